@@ -42,7 +42,9 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
 
 
 def write_json_atomic(path: str | Path, obj: Any) -> Path:
-    return write_text_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+    return write_text_atomic(
+        path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n"
+    )
 
 
 def write_jsonl_atomic(path: str | Path, rows: Iterable[dict[str, Any]]) -> Path:

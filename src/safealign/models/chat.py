@@ -13,7 +13,9 @@ Conversation = Sequence[Message] | str
 
 def as_messages(conversation: Conversation, system_prompt: str | None = None) -> list[Message]:
     """A plain string is one user turn; an optional system prompt goes first."""
-    messages = [Message("user", conversation)] if isinstance(conversation, str) else list(conversation)
+    messages = (
+        [Message("user", conversation)] if isinstance(conversation, str) else list(conversation)
+    )
     if system_prompt and not (messages and messages[0].role == "system"):
         messages.insert(0, Message("system", system_prompt))
     return messages

@@ -24,7 +24,9 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device | None = None) -> torch.dtype:
+def resolve_dtype(
+    dtype: str | torch.dtype | None, device: torch.device | None = None
+) -> torch.dtype:
     """Map "auto"/None/a name to a dtype: "auto" picks bf16 where it is native, else float32."""
     if isinstance(dtype, torch.dtype):
         return dtype

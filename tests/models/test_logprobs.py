@@ -1,0 +1,61 @@
+import math
+
+import torch
+
+from safealign.models import sequence_logprobs, tokenize_prompt_response
+from safealign.models.chat import render_prompt
+
+
+def manual_response_logprob(loaded, prompt: str, response: str) -> tuple[float, int]:
+    """Sum of log p(response token | everything before) computed one position at a time."""
+    tokenizer = loaded.tokenizer
+    prompt_ids = tokenizer(render_prompt(tokenizer, prompt), add_special_tokens=False)["input_ids"]
+    response_ids = tokenizer(response, add_special_tokens=False)["input_ids"]
+    response_ids.append(tokenizer.eos_token_id)
+    ids = torch.tensor([prompt_ids + response_ids])
+    with torch.no_grad():
+        logits = loaded.model(input_ids=ids).logits[0]
+    total = 0.0
+    for offset, token in enumerate(response_ids):
+        position = len(prompt_ids) + offset - 1
+        row = logits[position].double()
+        total += (row[token] - torch.logsumexp(row, dim=0)).item()
+    return total, len(response_ids)
+
+
+def test_sequence_logprobs_match_manual_computation(tiny):
+    prompts = ["What is 2+2?", "A much longer prompt that needs padding in a batch, surely."]
+    responses = ["4", "Here is a longer answer with several tokens."]
+    result = sequence_logprobs(tiny, prompts, responses, batch_size=2)
+    for i, (prompt, response) in enumerate(zip(prompts, responses, strict=True)):
+        expected_sum, count = manual_response_logprob(tiny, prompt, response)
+        assert result.num_tokens[i].item() == count
+        assert math.isclose(result.sum[i].item(), expected_sum, rel_tol=1e-4, abs_tol=1e-4)
+        assert math.isclose(result.mean[i].item(), expected_sum / count, rel_tol=1e-4)
+
+
+def test_padding_does_not_change_logprobs(tiny):
+    prompts = ["short", "a considerably longer prompt " * 4]
+    responses = ["yes", "no it is not"]
+    batched = sequence_logprobs(tiny, prompts, responses, batch_size=2)
+    single = [sequence_logprobs(tiny, [p], [r]) for p, r in zip(prompts, responses, strict=True)]
+    for i, one in enumerate(single):
+        assert torch.allclose(batched.sum[i], one.sum[0], atol=1e-4)
+
+
+def test_tokenize_prompt_response_masks_only_the_response(tiny):
+    pair = tokenize_prompt_response(tiny.tokenizer, "Q?", "Answer")
+    n_response = len(tiny.tokenizer("Answer", add_special_tokens=False)["input_ids"]) + 1
+    assert sum(pair.response_mask) == n_response
+    assert pair.response_mask[-n_response:] == [1] * n_response
+    assert pair.input_ids[-1] == tiny.tokenizer.eos_token_id
+
+
+def test_truncation_keeps_prompt_end_and_response_start(tiny):
+    pair = tokenize_prompt_response(
+        tiny.tokenizer, "x" * 200, "y" * 100, max_length=120, max_prompt_length=80
+    )
+    assert pair.truncated
+    assert len(pair.input_ids) == 120
+    assert pair.response_mask.count(0) == 80
+    assert tiny.tokenizer.decode(pair.input_ids[-40:]) == "y" * 40
