@@ -1,0 +1,136 @@
+"""`TrainConfig`: every knob of `safealign train`, with defaults that run on the embedded model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from safealign.train.losses import LossConfig
+
+OBJECTIVES = ("preference", "reward", "cost")
+PAIR_MODES = ("auto", "bfpo", "dpo", "chosen_rejected", "sft")
+DEFAULT_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+@dataclass
+class TrainConfig:
+    """One training run: model, data, method, optimisation and outputs."""
+
+    model: str = "embedded"
+    """Model spec to start from: "embedded", a checkpoint folder or a hub id."""
+    objective: str = "preference"
+    """"preference" (DPO/IPO/BFPO/SFT via `loss`), "reward" or "cost" (a scalar head on the LM)."""
+    loss: LossConfig = field(default_factory=LossConfig)
+    """Which preference loss(es) and their hyperparameters (used when objective="preference")."""
+
+    data: str | None = None
+    """Training data: a file in any format `safealign.data` reads, or safealign's Sample JSONL."""
+    data_format: str | None = None
+    """Format name for the loader (e.g. "pku-saferlhf", "hh-rlhf"); None guesses from the file."""
+    data_split: str | None = None
+    """Split to read, for sources that hold several."""
+    data_limit: int | None = None
+    """Read at most this many rows (handy for smoke runs)."""
+    pairs: str = "auto"
+    """How samples become pairs: "bfpo" (by `better`, with safety flags), "dpo" (by `safer`),
+    "chosen_rejected" (as the file orders them), "sft" (the safe response only); "auto" picks
+    from the loss/objective (bfpo -> bfpo, sft -> sft, reward -> bfpo, cost/dpo/ipo -> dpo)."""
+    system_prompt: str | None = None
+    """System message put before every training conversation (None: the template's default)."""
+    max_length: int = 512
+    """Tokens per prompt+response at most; longer responses are cut (and counted)."""
+    max_prompt_length: int = 256
+    """Prompt tokens at most; longer prompts keep their end (and are counted)."""
+
+    full_finetune: bool = False
+    """Train every weight (a frozen copy is the reference) instead of a LoRA adapter."""
+    lora_r: int = 16
+    """LoRA rank."""
+    lora_alpha: int = 32
+    """LoRA scaling numerator (the update is scaled by alpha / r)."""
+    lora_dropout: float = 0.0
+    """Dropout on the LoRA input; 0 keeps the policy forward deterministic."""
+    lora_target_modules: list[str] = field(default_factory=lambda: list(DEFAULT_LORA_TARGETS))
+    """Module names that get adapters; the default is every attention and MLP projection
+    (Llama/Mistral/Qwen naming). ["all-linear"] lets PEFT find them for other architectures."""
+
+    learning_rate: float = 5e-5
+    """Peak learning rate (after warmup, before the cosine decay)."""
+    epochs: int = 1
+    """Passes over the data (ignored when max_steps is set)."""
+    max_steps: int | None = None
+    """Optimizer steps to run; None runs `epochs` full passes."""
+    batch_size: int = 2
+    """Pairs per forward pass (per device)."""
+    gradient_accumulation_steps: int = 4
+    """Forward passes per optimizer step: the effective batch is batch_size x this x devices."""
+    warmup_ratio: float = 0.1
+    """Share of the steps with a linear warmup before the cosine decay."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    max_grad_norm: float | None = 1.0
+    """Gradient clipping norm (None: no clipping)."""
+    dtype: str = "auto"
+    """Compute dtype: "auto" is bf16 where the CPU/GPU runs it natively, else float32."""
+    seed: int = 0
+    """Seeds the data order, the adapter initialisation and any dropout."""
+    shuffle: bool = True
+    """Shuffle pairs every epoch (seeded, so a resumed run sees the same order)."""
+
+    output_dir: str = "runs/train"
+    """Where checkpoints, metrics, the plot and the adapter/model go."""
+    save_every: int | None = 50
+    """Write a resumable checkpoint every N optimizer steps (None: only at the end)."""
+    keep_checkpoints: int = 2
+    """How many of the newest checkpoints to keep on disk."""
+    resume: bool = False
+    """Continue from the newest checkpoint in output_dir (same config required)."""
+    precompute_reference: bool = False
+    """Compute reference log-probs once before training and cache them on disk; each step then
+    needs only the policy forward."""
+    merge: bool = False
+    """Also write the adapter merged into the base weights (a plain checkpoint folder)."""
+    progress: bool = True
+    """Show a progress bar."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.loss, dict):
+            self.loss = LossConfig(**self.loss)
+        if self.objective not in OBJECTIVES:
+            raise ValueError(
+                f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}"
+            )
+        if self.pairs not in PAIR_MODES:
+            raise ValueError(f"pairs must be one of {', '.join(PAIR_MODES)}, got {self.pairs!r}")
+        for name in ("batch_size", "gradient_accumulation_steps", "epochs", "max_length"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1 or null, got {self.max_steps}")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ValueError(f"warmup_ratio must lie in [0, 1), got {self.warmup_ratio}")
+        if self.max_prompt_length >= self.max_length:
+            raise ValueError(
+                f"max_prompt_length ({self.max_prompt_length}) must be below max_length "
+                f"({self.max_length}), or no response token would fit."
+            )
+
+    @property
+    def pair_mode(self) -> str:
+        """The pair construction actually used (resolves "auto")."""
+        if self.pairs != "auto":
+            return self.pairs
+        if self.objective == "reward":
+            return "bfpo"
+        if self.objective == "cost":
+            return "dpo"
+        weights = self.loss.loss_weights()
+        if "bfpo" in weights:
+            return "bfpo"
+        if set(weights) == {"sft"}:
+            return "sft"
+        return "dpo"
+
+    @property
+    def sft_only(self) -> bool:
+        """Only the chosen responses matter: no rejected forward, no reference model."""
+        return self.objective == "preference" and set(self.loss.loss_weights()) == {"sft"}
