@@ -73,6 +73,100 @@ def demo(
 
 
 # ---------------------------------------------------------------------------------------------
+# data
+
+data_app = typer.Typer(help="Inspect and convert safety datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+SourceArgument = typer.Argument(..., help="A file, a folder, or a hub id.")
+FormatOption = typer.Option(None, "--format", "-f", help="Format name; detected when omitted.")
+ColumnMapOption = typer.Option(
+    None, "--column-map", "-m", help="FIELD=COLUMN, repeatable (e.g. prompt=question)."
+)
+SkipBadRowsOption = typer.Option(None, "--skip-bad-rows", help="Skip and report invalid rows.")
+
+
+def _load_options(
+    config: Path | None,
+    format: str | None,
+    split: str | None,
+    column_map: list[str] | None,
+    skip_bad_rows: bool | None,
+    limit: int | None,
+):
+    from safealign.data import LoadOptions, parse_column_map
+
+    return build_config(
+        LoadOptions,
+        config,
+        "data",
+        format=format,
+        split=split,
+        column_map=parse_column_map(column_map) if column_map else None,
+        skip_bad_rows=skip_bad_rows,
+        limit=limit,
+    )
+
+
+def _report_skipped(result) -> None:
+    if report := result.skip_report():
+        err_console.print(f"[yellow]{report}[/]", highlight=False)
+
+
+@data_app.command("inspect")
+def data_inspect(
+    source: str = SourceArgument,
+    config: Path | None = ConfigOption,
+    format: str | None = FormatOption,
+    split: str | None = typer.Option(None, help="Split for hub ids or multi-file folders."),
+    column_map: list[str] | None = ColumnMapOption,
+    skip_bad_rows: bool | None = SkipBadRowsOption,
+    limit: int | None = typer.Option(None, help="Read at most this many samples."),
+) -> None:
+    """Print rows, label balance, and category and severity histograms of a dataset."""
+    from safealign.data import inspect_samples, render_summary
+
+    options = _load_options(config, format, split, column_map, skip_bad_rows, limit)
+    result = options.load(source)
+    render_summary(inspect_samples(result), console)
+    _report_skipped(result)
+
+
+@data_app.command("convert")
+def data_convert(
+    source: str = SourceArgument,
+    out: Path = typer.Argument(..., help="Output path of the unified JSONL file."),
+    config: Path | None = ConfigOption,
+    format: str | None = FormatOption,
+    split: str | None = typer.Option(None, help="Split for hub ids or multi-file folders."),
+    column_map: list[str] | None = ColumnMapOption,
+    skip_bad_rows: bool | None = SkipBadRowsOption,
+    limit: int | None = typer.Option(None, help="Read at most this many samples."),
+) -> None:
+    """Write a dataset in safealign's unified JSONL format (atomically)."""
+    from safealign.data import save_samples
+
+    options = _load_options(config, format, split, column_map, skip_bad_rows, limit)
+    result = options.load(source)
+    save_samples(result, out)
+    console.print(f"wrote {len(result.samples)} samples ({result.format}) to {out}")
+    _report_skipped(result)
+
+
+@data_app.command("formats")
+def data_formats() -> None:
+    """List the known source formats."""
+    from safealign.data import formats
+
+    table = Table(title="formats")
+    table.add_column("name")
+    table.add_column("aliases")
+    table.add_column("description")
+    for fmt in formats().values():
+        table.add_row(fmt.name, ", ".join(fmt.aliases), fmt.description)
+    console.print(table)
+
+
+# ---------------------------------------------------------------------------------------------
 # models
 
 models_app = typer.Typer(help="Load and convert models.", no_args_is_help=True)
@@ -91,6 +185,215 @@ def models_prepare(config: Path | None = ConfigOption) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# eval + label
+
+eval_app = typer.Typer(
+    help="Measure harmfulness, over-refusal and course correction.", no_args_is_help=True
+)
+app.add_typer(eval_app, name="eval")
+JudgeOption = typer.Option(
+    None, "--judge", "-j", help="Judge name (repeatable), e.g. harm-llm, refusal-model, jury:a,b,c."
+)
+
+
+@eval_app.command("run")
+def eval_run(
+    config: Path | None = ConfigOption,
+    task: str | None = typer.Option(
+        None,
+        help="suite, xstest, advbench, harmbench, beavertails, do-not-answer, dataset, "
+        "jailbreak, c2eval, preference.",
+    ),
+    model: str | None = typer.Option(
+        None, help='"embedded", a folder, a hub id (or the served model name).'
+    ),
+    judge: list[str] | None = JudgeOption,
+    dataset: str | None = typer.Option(
+        None, help="Prompt file for the dataset/jailbreak/preference tasks."
+    ),
+    format: str | None = typer.Option(None, "--format", help="Loader format of --dataset."),
+    expect: str | None = typer.Option(
+        None, help="refuse|comply, for --dataset rows without a harm label."
+    ),
+    data_dir: str | None = typer.Option(None, help="Folder of the shared datasets."),
+    limit: int | None = typer.Option(None, help="First N prompts (pairs) of the main dataset."),
+    benign_limit: int | None = typer.Option(None, help="First N benign companion prompts."),
+    attack: list[str] | None = typer.Option(
+        None, "--attack", help="Jailbreak attack (repeatable)."
+    ),
+    k: list[int] | None = typer.Option(None, "--k", help="C2-Eval prefix length (repeatable)."),
+    max_new_tokens: int | None = typer.Option(None),
+    num_samples: int | None = typer.Option(None),
+    temperature: float | None = typer.Option(None),
+    top_p: float | None = typer.Option(None),
+    batch_size: int | None = typer.Option(None),
+    seed: int | None = typer.Option(None),
+    dtype: str | None = typer.Option(None),
+    backend_url: str | None = typer.Option(
+        None, help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1."
+    ),
+    out: str | None = typer.Option(None, help="Run directory."),
+    resamples: int | None = typer.Option(None, help="Bootstrap resamples per interval."),
+) -> None:
+    """Generate answers for a task, judge them, and write the run directory with its reports."""
+    from safealign.evaluate import EvalConfig, run_eval
+
+    _limit_threads()
+    cfg = build_config(
+        EvalConfig,
+        config,
+        "eval",
+        task=task,
+        model=model,
+        judges=judge or None,
+        dataset=dataset,
+        format=format,
+        expect=expect,
+        data_dir=data_dir,
+        limit=limit,
+        benign_limit=benign_limit,
+        attacks=attack or None,
+        k_values=k or None,
+        max_new_tokens=max_new_tokens,
+        num_samples=num_samples,
+        temperature=temperature,
+        top_p=top_p,
+        batch_size=batch_size,
+        seed=seed,
+        dtype=dtype,
+        backend_url=backend_url,
+        out=out,
+        resamples=resamples,
+    )
+    result = run_eval(cfg)
+    _print_eval_summary(result.path, result.metrics)
+
+
+@eval_app.command("rescore")
+def eval_rescore(
+    run: Path = typer.Argument(..., help="Run directory written by `safealign eval run`."),
+    judge: list[str] = JudgeOption,
+    config: Path | None = ConfigOption,
+    replace: bool = typer.Option(False, help="Drop every earlier judge's scores."),
+) -> None:
+    """Score a saved run with other judges, without generating again."""
+    from safealign.evaluate import rescore
+
+    _limit_threads()
+    del config
+    if not judge:
+        raise typer.BadParameter("give at least one --judge")
+    result = rescore(run, judge, replace=replace)
+    _print_eval_summary(result.path, result.metrics)
+
+
+@eval_app.command("compare")
+def eval_compare(
+    runs: list[Path] = typer.Argument(..., help="Run directories to put side by side."),
+    out: Path = typer.Option(Path("runs/comparison"), help="Where comparison.{json,md,html} go."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Put runs side by side: harmfulness vs over-refusal, Corr@k, preference accuracy."""
+    from safealign.evaluate import compare_runs
+
+    del config
+    compare_runs(runs, out)
+    console.print((out / "comparison.md").read_text())
+    console.print(f"[green]wrote[/] {out}/comparison.html")
+
+
+@eval_app.command("judge-agreement")
+def eval_judge_agreement(
+    judge: list[str] | None = JudgeOption,
+    data_dir: str | None = typer.Option(None, help="Folder of the shared datasets."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Agreement of refusal judges with XSTest's 2,250 human-labelled completions."""
+    from safealign.evaluate import EvalConfig, judge_agreement, xstest_completions
+    from safealign.evaluate.tasks import shared_data_dir
+
+    _limit_threads()
+    cfg = build_config(EvalConfig, config, "eval", data_dir=data_dir)
+    samples = xstest_completions(shared_data_dir(cfg))
+    results = judge_agreement(judge or ["refusal-keyword", "refusal-model"], samples)
+    table = Table(title=f"Refusal judges vs XSTest human labels ({len(samples)} completions)")
+    for column in (
+        "judge",
+        "accuracy",
+        "Cohen's kappa",
+        "F1 (refusal)",
+        "precision",
+        "recall",
+        "n",
+    ):
+        table.add_column(column)
+    for name, a in results.items():
+        table.add_row(
+            name,
+            *(f"{a[k]:.3f}" for k in ("accuracy", "cohen_kappa", "f1", "precision", "recall")),
+            str(a["total"]),
+        )
+    console.print(table)
+
+
+@eval_app.command("train-refusal-judge")
+def eval_train_refusal_judge(
+    data: Path = typer.Option(..., help="do_not_answer/datasets/data_en.csv"),
+    out: Path | None = typer.Option(None, help="Where the head goes (default: the packaged one)."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Rebuild the refusal-model judge's weights from Do-Not-Answer's human action labels."""
+    from safealign.evaluate.judges.refusal_classifier import DEFAULT_HEAD, train_refusal_head
+
+    _limit_threads()
+    del config
+    info = train_refusal_head(data, out or DEFAULT_HEAD)
+    console.print(info)
+
+
+@app.command("label")
+def label(
+    data: Path = typer.Argument(..., help="Responses to label (any loader format with responses)."),
+    jury: str = typer.Option(
+        ..., help="Comma-separated judges, e.g. refusal-keyword,refusal-model,refusal-llm."
+    ),
+    out: Path = typer.Option(Path("labels.jsonl"), help="Labels and per-judge votes (JSONL)."),
+    format: str | None = typer.Option(None, "--format", help="Loader format of DATA."),
+    limit: int | None = typer.Option(None, help="First N rows."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Label responses with a jury (majority vote); write labels, votes and judge agreement."""
+    from safealign.data import load_samples
+    from safealign.evaluate import label_with_jury
+
+    _limit_threads()
+    del config
+    summary = label_with_jury(load_samples(data, format, limit=limit).samples, jury, out)
+    console.print(summary)
+    console.print(f"[green]wrote[/] {out}")
+
+
+def _print_eval_summary(path: Path, metrics: dict) -> None:
+    from safealign.evaluate.report import HEADLINE, PREFERENCE, format_rate
+
+    summary = metrics["summary"]
+    table = Table(title=f"Results ({path})")
+    table.add_column("measure")
+    table.add_column("judge")
+    table.add_column("rate [95% CI]")
+    keys = [*HEADLINE, *PREFERENCE] if "prefers_safer" in summary else list(HEADLINE)
+    if "course_correction_mean" in summary:
+        keys.append(("course_correction_mean", "course correction Corr_mean"))
+    for key, name in keys:
+        entry = summary.get(key)
+        table.add_row(name, (entry or {}).get("judge", "-"), format_rate(entry))
+    console.print(table)
+    for note in summary.get("notes", []):
+        console.print(f"[yellow]note:[/] {note}")
+    console.print(f"[green]report:[/] {path}/report.md and {path}/report.html")
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def main() -> None:
@@ -98,7 +401,7 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except SafealignError as exc:
-        err_console.print(f"[bold red]safealign:[/] {exc}", highlight=False)
+        err_console.print(f"[bold red]safealign:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

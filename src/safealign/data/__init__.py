@@ -11,6 +11,7 @@ save_samples(result, "pairs.jsonl")                        # unified JSONL, form
 from safealign.data.columns import ColumnError, parse_column_map
 from safealign.data.inspect import DataSummary, inspect_samples, pair_key_text, render_summary
 from safealign.data.loaders import (
+    LoadOptions,
     LoadResult,
     SkippedRow,
     convert_samples,
@@ -31,6 +32,7 @@ from safealign.data.validation import RowError, require_labels
 __all__ = [
     "ColumnError",
     "DataSummary",
+    "LoadOptions",
     "LoadResult",
     "Message",
     "Response",

@@ -187,3 +187,29 @@ def convert_samples(
     result = load_samples(source, format, **options)
     save_samples(result, out)
     return result
+
+
+@dataclass
+class LoadOptions:
+    """How to read a data source (the `data` verbs' config; YAML section `data`)."""
+
+    format: str | None = None
+    """Format name (see `safealign data formats`); detected from the source when omitted."""
+    split: str | None = None
+    """Split for hub ids or folders holding several files (e.g. "train", "test")."""
+    column_map: dict[str, Any] | None = None
+    """Format field -> your column, plus optional "metadata"/"ignore" lists."""
+    skip_bad_rows: bool = False
+    """Skip rows that fail validation (they are reported) instead of stopping at the first."""
+    limit: int | None = None
+    """Read at most this many samples."""
+
+    def load(self, source: str | Path) -> LoadResult:
+        return load_samples(
+            source,
+            self.format,
+            split=self.split,
+            column_map=self.column_map,
+            skip_bad_rows=self.skip_bad_rows,
+            limit=self.limit,
+        )
