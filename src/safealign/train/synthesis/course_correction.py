@@ -1,0 +1,203 @@
+"""C2-Syn (arXiv 2407.16637): preference pairs that teach a model to correct course mid-answer.
+
+From a harmful request and a harmful answer: count the answer's punctuation marks t, pick a step
+of about t/4, and cut the answer after 1, 2, 3 and 4 steps' worth of marks. Each cut becomes an
+assistant prefix "opener + cut + corrective trigger" that an aligned model continues (SYN_1..4);
+the aligned model also answers from scratch (SR). Correcting earlier is better, so the ranking is
+SR > SYN_1 > SYN_2 > SYN_3 > SYN_4 > harmful, and all 15 ordered pairs become DPO pairs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from safealign.data.schema import Message, Response, Sample
+from safealign.models import GenerationConfig, LoadedModel, generate
+
+PUNCTUATION = frozenset(',.!:;?-"(){}[]')
+"""The marks that count as cut points (as in the C2-Syn scripts)."""
+OPENERS = (
+    "Sure, I can help you with that.",
+    "Of course, I can assist you with that.",
+    "Certainly, I can help you with that.",
+    "Absolutely, I can help you with that.",
+    "Yes, I can help you with that.",
+    "I'd be happy to help you with that.",
+)
+"""Affirmative openers put before the harmful cut (as an attack prefill would)."""
+CORRECTIVE_TRIGGERS = (
+    "However, I cannot provide",
+    "However, I must remind you that",
+    "but I must advise you that",
+    "but I cannot provide",
+    "but I must point out that",
+    "However, I am unable to assist with",
+    "but I need to let you know",
+)
+"""Phrases that turn the answer around; the aligned model finishes the sentence."""
+SAFETY_SYSTEM_PROMPT = (
+    "You are a helpful and harmless assistant. If a request could help someone cause harm, "
+    "break the law or hurt themselves or others, do not help with it: say clearly that you "
+    "cannot help, explain why in one sentence, and suggest a safe alternative."
+)
+"""Makes a small instruct model act as the "aligned model" of C2-Syn on CPU."""
+NUM_CUTS = 4
+
+
+@dataclass
+class CourseCorrectionConfig:
+    """Settings of `safealign synth course-correction`."""
+
+    data: str | None = None
+    """Harmful (request, response) source: PKU-format pairs, hh-rlhf, or safealign Sample JSONL."""
+    data_format: str | None = None
+    """Loader format name (None guesses from the file)."""
+    data_split: str | None = None
+    """Split to read, for sources that hold several."""
+    limit: int | None = None
+    """Use at most this many harmful pairs (after filtering)."""
+    output: str = "runs/synth/course_correction.jsonl"
+    """Where the pairs go (safealign Sample JSONL: `safealign train` reads it directly)."""
+    model: str = "embedded"
+    """The aligned model that continues the prefixes and writes the safe response."""
+    dtype: str = "auto"
+    """Compute dtype of that model."""
+    system_prompt: str | None = SAFETY_SYSTEM_PROMPT
+    """System prompt for the aligned model (None: none, for models aligned already)."""
+    max_new_tokens: int = 64
+    """Tokens per continuation and per safe response."""
+    temperature: float = 0.0
+    """0 = greedy, which with the seeded cuts makes the output deterministic."""
+    batch_size: int = 8
+    """Prompts per generation batch."""
+    min_punctuation: int = 8
+    """Skip harmful responses with fewer punctuation marks (too short to cut four times)."""
+    seed: int = 0
+    """Seeds the cut step, opener and trigger choices."""
+
+
+def count_punctuation(text: str) -> int:
+    return sum(char in PUNCTUATION for char in text)
+
+
+def cut_after_marks(text: str, marks: int) -> str:
+    """`text` up to and including its `marks`-th punctuation mark (all of it if fewer)."""
+    seen = 0
+    for position, char in enumerate(text):
+        if char in PUNCTUATION:
+            seen += 1
+            if seen == marks:
+                return text[: position + 1]
+    return text
+
+
+def cut_points(num_marks: int, rng: random.Random, cuts: int = NUM_CUTS) -> list[int]:
+    """Mark counts to cut after: multiples 1..cuts of a step drawn from {t//cuts - 1, t//cuts}."""
+    base = num_marks // cuts
+    if base < 1:
+        raise ValueError(
+            f"need at least {cuts} punctuation marks to cut {cuts} times, got {num_marks}"
+        )
+    step = rng.randint(max(base - 1, 1), base)
+    return [i * step for i in range(1, cuts + 1)]
+
+
+def course_correction_prefixes(
+    harmful_response: str, rng: random.Random, cuts: int = NUM_CUTS
+) -> list[str]:
+    """The four assistant prefixes: opener + harmful response cut at point i + trigger."""
+    points = cut_points(count_punctuation(harmful_response), rng, cuts)
+    prefixes = []
+    for point in points:
+        opener, trigger = rng.choice(OPENERS), rng.choice(CORRECTIVE_TRIGGERS)
+        prefixes.append(f"{opener} {cut_after_marks(harmful_response, point)} {trigger}")
+    return prefixes
+
+
+def ranked_pairs(ranked: Sequence[str]) -> list[tuple[int, int]]:
+    """Every (better, worse) rank pair of a best-first list: 15 for C2-Syn's six responses."""
+    return list(itertools.combinations(range(len(ranked)), 2))
+
+
+def harmful_responses(
+    samples: Sequence[Sample], min_punctuation: int = 8
+) -> list[tuple[Sample, str]]:
+    """(sample, harmful response) for every sample with a response labelled unsafe.
+
+    Without safety labels, the less safe response of a pair ordered by `safer` is taken (e.g.
+    hh-rlhf's rejected answer). Responses too short to cut four times are left out.
+    """
+    found = []
+    for sample in samples:
+        unsafe = [r.text for r in sample.responses if r.is_safe is False]
+        unlabelled = all(r.is_safe is None for r in sample.responses)
+        if not unsafe and sample.is_pair and sample.safer is not None and unlabelled:
+            unsafe = [sample.responses[1 - sample.safer].text]
+        long_enough = [t for t in unsafe if count_punctuation(t) >= min_punctuation]
+        if long_enough:
+            found.append((sample, max(long_enough, key=count_punctuation)))
+    return found
+
+
+def synthesize_course_correction(
+    items: Sequence[tuple[Sample, str]],
+    loaded: LoadedModel,
+    config: CourseCorrectionConfig,
+    *,
+    progress: bool = True,
+) -> list[Sample]:
+    """15 ranked pairs per (request, harmful response), as two-response Samples (chosen first).
+
+    One generation call covers the safe responses (from scratch) and all continuations.
+    """
+    rng = random.Random(config.seed)
+    prefixes = [course_correction_prefixes(harmful, rng) for _, harmful in items]
+    conversations: list[list[Message]] = []
+    assistant_prefixes: list[str | None] = []
+    for (sample, _), cut_prefixes in zip(items, prefixes, strict=True):
+        for prefix in [None, *cut_prefixes]:
+            conversations.append(sample.conversation)
+            assistant_prefixes.append(prefix)
+    outputs = generate(
+        loaded,
+        conversations,
+        GenerationConfig(
+            max_new_tokens=config.max_new_tokens,
+            temperature=config.temperature,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            system_prompt=config.system_prompt,
+        ),
+        assistant_prefixes=assistant_prefixes,
+        progress=progress,
+    )
+    texts = [
+        (prefix or "") + out[0].output
+        for prefix, out in zip(assistant_prefixes, outputs, strict=True)
+    ]
+    per_item = NUM_CUTS + 1
+    samples = []
+    for number, (sample, harmful) in enumerate(items):
+        ranked = [*(t.strip() for t in texts[number * per_item : (number + 1) * per_item]), harmful]
+        group = sample.id or str(number)
+        for better, worse in ranked_pairs(ranked):
+            samples.append(
+                Sample(
+                    prompt=sample.prompt,
+                    context=list(sample.context),
+                    responses=[
+                        Response(ranked[better], is_safe=False if better == per_item else None),
+                        Response(ranked[worse], is_safe=False if worse == per_item else None),
+                    ],
+                    better=0,
+                    safer=0,
+                    prompt_harmful=True,
+                    id=f"{group}:{better}>{worse}",
+                    source="c2-syn",
+                    metadata={"group": group, "chosen_rank": better, "rejected_rank": worse},
+                )
+            )
+    return samples
