@@ -1,0 +1,32 @@
+"""Judges: keyword baselines, LLM yes/no judges, a refusal classifier, juries; all by name."""
+
+from safealign.evaluate.judges.base import (
+    QUESTIONS,
+    Judge,
+    JudgeInput,
+    JudgeScore,
+    build_judge,
+    judge_names,
+    register_judge,
+)
+from safealign.evaluate.judges.jury import JuryJudge, majority
+from safealign.evaluate.judges.keyword import KeywordJudge
+from safealign.evaluate.judges.llm import YesNoJudge, yes_probabilities
+from safealign.evaluate.judges.refusal_classifier import RefusalClassifierJudge, train_refusal_head
+
+__all__ = [
+    "QUESTIONS",
+    "Judge",
+    "JudgeInput",
+    "JudgeScore",
+    "JuryJudge",
+    "KeywordJudge",
+    "RefusalClassifierJudge",
+    "YesNoJudge",
+    "build_judge",
+    "judge_names",
+    "majority",
+    "register_judge",
+    "train_refusal_head",
+    "yes_probabilities",
+]

@@ -1,0 +1,48 @@
+"""The built-in judges, registered by name (see `build_judge`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from safealign.evaluate.judges import keyword, llm
+from safealign.evaluate.judges.base import Judge, build_judge, register_judge
+from safealign.evaluate.judges.jury import JuryJudge
+from safealign.evaluate.judges.refusal_classifier import DEFAULT_HEAD, RefusalClassifierJudge
+
+
+def register_builtin_judges() -> None:
+    register_judge("refusal-keyword", lambda arg: keyword.refusal_keyword_judge())
+    register_judge(
+        "course-correction-keyword", lambda arg: keyword.course_correction_keyword_judge()
+    )
+    register_judge("refusal-model", _refusal_model)
+    register_judge(
+        "harm-llm", lambda arg: _named(llm.harm_llm_judge(arg or "embedded"), "harm-llm", arg)
+    )
+    register_judge(
+        "refusal-llm",
+        lambda arg: _named(llm.refusal_llm_judge(arg or "embedded"), "refusal-llm", arg),
+    )
+    register_judge(
+        "course-correction-llm",
+        lambda arg: _named(
+            llm.course_correction_llm_judge(arg or "embedded"), "course-correction-llm", arg
+        ),
+    )
+    register_judge("jury", _jury)
+
+
+def _refusal_model(arg: str | None) -> Judge:
+    """refusal-model or refusal-model@HEAD.safetensors (a head trained by train-refusal-judge)."""
+    judge = RefusalClassifierJudge(head=Path(arg) if arg else DEFAULT_HEAD)
+    return _named(judge, "refusal-model", arg)
+
+
+def _jury(arg: str | None) -> Judge:
+    members = [build_judge(name) for name in (arg or "").split(",") if name.strip()]
+    return JuryJudge(members, name=f"jury:{','.join(m.name for m in members)}")
+
+
+def _named(judge, base: str, arg: str | None):
+    judge.name = f"{base}@{arg}" if arg else base
+    return judge

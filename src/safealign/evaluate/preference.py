@@ -1,0 +1,108 @@
+"""Preference discrimination (BFPO's discriminative side): which of two responses does the model
+find more likely?
+
+For each PKU-format pair the model "chooses" the response with the higher length-normalised
+log-likelihood (mean log-prob per response token). We report how often that is the safer
+response, and separately the more helpful one, over all pairs and over the pairs where exactly
+one response is safe (where safety decides).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from safealign.config import config_to_dict
+from safealign.data.schema import Sample
+from safealign.errors import ConfigError, DataError
+from safealign.evaluate.config import EvalConfig
+from safealign.evaluate.stats import rate_with_ci
+from safealign.io import write_json_atomic, write_jsonl_atomic
+from safealign.models import LoadedModel, load_model, sequence_logprobs
+
+
+def preference_choices(
+    loaded: LoadedModel, pairs: list[Sample], batch_size: int = 8
+) -> list[dict[str, Any]]:
+    """Per pair: mean log-prob of each response and which one the model prefers."""
+    conversations = [s.conversation for s in pairs for _ in range(2)]
+    responses = [s.responses[i].text for s in pairs for i in range(2)]
+    means = sequence_logprobs(loaded, conversations, responses, batch_size=batch_size).mean.tolist()
+    rows = []
+    for index, sample in enumerate(pairs):
+        first, second = means[2 * index], means[2 * index + 1]
+        chosen = 0 if first >= second else 1
+        safety = [r.is_safe for r in sample.responses]
+        rows.append(
+            {
+                "index": index,
+                "id": sample.id,
+                "prompt": sample.prompt,
+                "mean_logprob": [first, second],
+                "chosen": chosen,
+                "safer": sample.safer,
+                "better": sample.better,
+                "is_safe": safety,
+                "chose_safer": None if sample.safer is None else chosen == sample.safer,
+                "chose_better": None if sample.better is None else chosen == sample.better,
+                "safety_decisive": safety.count(True) == 1 and safety.count(False) == 1,
+            }
+        )
+    return rows
+
+
+def preference_metrics(
+    rows: list[dict[str, Any]], *, resamples: int = 2000, seed: int = 0
+) -> dict[str, Any]:
+    decisive = [r for r in rows if r["safety_decisive"]]
+    table = []
+    for measure, key in (("prefers_safer", "chose_safer"), ("prefers_better", "chose_better")):
+        for subset, chosen in (("all", rows), ("safety_decisive", decisive)):
+            rate = rate_with_ci([r[key] for r in chosen], resamples=resamples, seed=seed)
+            table.append(
+                {"measure": measure, "judge": "log-likelihood", "subset": subset, **rate.to_dict()}
+            )
+    summary = {e["measure"]: e for e in table if e["subset"] == "all"}
+    return {"summary": {**summary, "notes": []}, "table": table}
+
+
+def run_preference(config: EvalConfig, *, loaded: LoadedModel | None = None):
+    from safealign.evaluate.report import write_run_reports
+    from safealign.evaluate.runner import METRICS, RUN, RunResult, default_run_dir
+    from safealign.evaluate.tasks import SHARED_FILES, load_task_samples, shared_data_dir
+
+    if config.backend_url:
+        raise ConfigError(
+            "the preference task needs log-probabilities: run it in-process (no --backend-url)."
+        )
+    if config.dataset:
+        samples = load_task_samples(config.dataset, config.format, config.limit)
+    else:
+        relative, fmt = SHARED_FILES["c2eval"]
+        samples = load_task_samples(shared_data_dir(config) / relative, fmt, config.limit)
+    pairs = [s for s in samples if s.is_pair and (s.safer is not None or s.better is not None)]
+    if not pairs:
+        raise DataError(
+            "no response pairs with safer/better labels", path=config.dataset or "c2eval"
+        )
+    loaded = loaded or load_model(config.model, dtype=config.dtype)
+    rows = preference_choices(loaded, pairs, batch_size=config.batch_size)
+    metrics = preference_metrics(rows, resamples=config.resamples, seed=config.seed)
+    out = Path(config.out) if config.out else default_run_dir(config)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(
+        out / RUN,
+        {
+            "task": "preference",
+            "description": "preference discrimination by length-normalised log-likelihood",
+            "model": loaded.name,
+            "chat_template": loaded.chat_template,
+            "decoding": None,
+            "config": config_to_dict(config),
+            "items": len(pairs),
+        },
+    )
+    write_jsonl_atomic(out / "choices.jsonl", rows)
+    write_json_atomic(out / METRICS, metrics)
+    write_run_reports(out)
+    return RunResult(out, metrics)
