@@ -1,0 +1,299 @@
+"""The encoder guard: one encoder forward shared by all heads, calibrated, saved in a few MB.
+
+Architecture: a sentence encoder (the embedded MiniLM by default, optionally adapted with LoRA)
+reads (request, response) as a sentence pair. The pooled features are [mean of all tokens ;
+mean of the response tokens], so one forward serves prompt harm, response harm, refusal,
+multi-label categories and severity. Only the LoRA delta and the heads are saved (safetensors)
+with a JSON config; the encoder itself is re-read from its spec, offline for the embedded one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from safealign.errors import ModelLoadError
+from safealign.guard.text import request_text
+from safealign.guard.verdict import ConversationInput, LabelScore, Turns, Verdict, split_conversation
+from safealign.io import atomic_path
+from safealign.models.encoder import resolve_encoder
+
+BINARY_HEADS = ("prompt", "response", "refusal")
+SEVERITY_LEVELS = 4
+LORA_MODULES = (
+    r"(attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense)"
+)
+CONFIG_FILE = "guard_config.json"
+WEIGHTS_FILE = "guard.safetensors"
+
+
+@dataclass
+class EncoderGuardConfig:
+    """Everything needed to rebuild a trained encoder guard (saved as guard_config.json)."""
+
+    encoder: str = "embedded"
+    """Encoder spec: "embedded" (all-MiniLM-L6-v2, offline), a folder, or a hub id."""
+    categories: list[str] = field(default_factory=list)
+    """Category names the category head scores, in taxonomy order."""
+    taxonomy: str = "coarse"
+    """Name of the taxonomy the categories come from."""
+    max_length: int = 256
+    """Tokens per (request, response) pair; longer pairs lose tokens from the longer side."""
+    hidden_size: int = 256
+    """Width of the shared layer between the pooled features and the heads."""
+    lora_rank: int = 8
+    """Rank of the LoRA adapters on the encoder; 0 keeps the encoder frozen."""
+    lora_alpha: int = 16
+    """LoRA scaling numerator (the update is scaled by alpha / rank)."""
+    lora_layers: int = 2
+    """Adapt only the top this many encoder layers: the backward pass stops there (3x cheaper
+    training on CPU); 0 adapts every layer."""
+    severity: bool = False
+    """Whether the severity head was trained (verdicts carry severity only then)."""
+    temperatures: dict[str, float] = field(default_factory=lambda: dict.fromkeys(BINARY_HEADS, 1.0))
+    """Temperature per binary head, fitted on the dev split."""
+    thresholds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(BINARY_HEADS, 0.5))
+    """Probability threshold per binary head for the harmful / refusal label."""
+    category_thresholds: dict[str, float] = field(default_factory=dict)
+    """Probability threshold per category (0.5 when absent)."""
+    category_temperature: float = 1.0
+    """One temperature shared by the category logits."""
+    training: dict = field(default_factory=dict)
+    """Provenance: data mix, steps, dev metrics (informational)."""
+
+
+class GuardHeads(nn.Module):
+    """All task heads on one shared hidden layer over the pooled encoder features."""
+
+    def __init__(self, feature_size: int, hidden_size: int, num_categories: int) -> None:
+        super().__init__()
+        self.trunk = nn.Sequential(
+            nn.Linear(feature_size, hidden_size), nn.GELU(), nn.Dropout(0.1)
+        )
+        self.binary = nn.Linear(hidden_size, len(BINARY_HEADS))
+        self.categories = nn.Linear(hidden_size, max(num_categories, 1))
+        self.severity = nn.Linear(hidden_size, SEVERITY_LEVELS)
+
+    def forward(self, features: Tensor) -> dict[str, Tensor]:
+        hidden = self.trunk(features)
+        return {
+            "binary": self.binary(hidden),
+            "categories": self.categories(hidden),
+            "severity": self.severity(hidden),
+        }
+
+
+def pool_features(hidden: Tensor, attention_mask: Tensor, token_type_ids: Tensor) -> Tensor:
+    """[mean over all tokens ; mean over response tokens] (zeros where there is no response)."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    response = (token_type_ids * attention_mask).unsqueeze(-1).to(hidden.dtype)
+    mean_all = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+    mean_response = (hidden * response).sum(1) / response.sum(1).clamp(min=1)
+    return torch.cat([mean_all, mean_response], dim=-1)
+
+
+class EncoderGuard:
+    """A calibrated multi-task guard over a sentence encoder; `classify` judges batches."""
+
+    def __init__(self, encoder: nn.Module, tokenizer, heads: GuardHeads, config: EncoderGuardConfig):
+        self.encoder = encoder
+        self.tokenizer = tokenizer
+        self.heads = heads
+        self.config = config
+        self.batch_size = 32
+
+    # -- building, saving, loading ---------------------------------------------------------
+
+    @classmethod
+    def build(cls, config: EncoderGuardConfig) -> EncoderGuard:
+        """A fresh, untrained guard (LoRA adapters attached when `lora_rank > 0`)."""
+        encoder, tokenizer = _load_encoder(config.encoder)
+        if config.lora_rank > 0:
+            encoder = _attach_lora(encoder, config)
+        heads = GuardHeads(2 * encoder.config.hidden_size, config.hidden_size, len(config.categories))
+        return cls(encoder, tokenizer, heads, config)
+
+    def save(self, path: str | Path) -> Path:
+        """Write guard_config.json and guard.safetensors (heads + LoRA delta) atomically."""
+        tensors = {f"heads.{k}": v.detach().cpu().contiguous() for k, v in self.heads.state_dict().items()}
+        if self.config.lora_rank > 0:
+            from peft import get_peft_model_state_dict
+
+            for key, value in get_peft_model_state_dict(self.encoder).items():
+                tensors[f"lora.{key}"] = value.detach().cpu().contiguous()
+        with atomic_path(path) as staged:
+            staged.mkdir()
+            save_file(tensors, str(staged / WEIGHTS_FILE))
+            (staged / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path, dtype: str | torch.dtype = "float32") -> EncoderGuard:
+        """Rebuild a saved guard; LoRA is merged into the encoder, so inference costs nothing extra."""
+        path = Path(path)
+        if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
+            raise ModelLoadError(
+                f"{path} is not a saved encoder guard: it needs {CONFIG_FILE} and {WEIGHTS_FILE} "
+                "(written by `safealign guard train` or EncoderGuard.save)."
+            )
+        config = EncoderGuardConfig(**json.loads((path / CONFIG_FILE).read_text()))
+        guard = cls.build(config)
+        tensors = load_file(str(path / WEIGHTS_FILE))
+        guard.heads.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("heads.")})
+        if config.lora_rank > 0:
+            from peft import set_peft_model_state_dict
+
+            lora = {k[5:]: v for k, v in tensors.items() if k.startswith("lora.")}
+            set_peft_model_state_dict(guard.encoder, lora)
+            guard.encoder = guard.encoder.merge_and_unload()
+        guard.to(dtype)
+        return guard
+
+    def to(self, dtype: str | torch.dtype) -> EncoderGuard:
+        """Cast encoder and heads (bf16 is faster on CPUs with avx512_bf16)."""
+        dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+        self.encoder.to(dtype)
+        self.heads.to(dtype)
+        return self
+
+    def train(self, mode: bool = True) -> EncoderGuard:
+        self.encoder.train(mode)
+        self.heads.train(mode)
+        return self
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        params = [p for p in self.encoder.parameters() if p.requires_grad]
+        return params + list(self.heads.parameters())
+
+    # -- computing ---------------------------------------------------------------------------
+
+    def tokenize(self, turns: Sequence[Turns]) -> dict[str, Tensor]:
+        """A padded batch of (request, response) pairs; a missing response is an empty side."""
+        requests = [request_text(t) for t in turns]
+        responses = [t.response for t in turns]
+        if all(r is None for r in responses):
+            batch = self.tokenizer(
+                requests, truncation=True, max_length=self.config.max_length,
+                padding=True, return_tensors="pt",
+            )
+        else:
+            batch = self.tokenizer(
+                requests, [r or "" for r in responses], truncation="longest_first",
+                max_length=self.config.max_length, padding=True, return_tensors="pt",
+            )
+            for row, response in enumerate(responses):  # an empty side still has its [SEP]
+                if response is None:
+                    batch["token_type_ids"][row] = 0
+        if "token_type_ids" not in batch:
+            batch["token_type_ids"] = torch.zeros_like(batch["input_ids"])
+        return dict(batch)
+
+    def logits(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Raw (uncalibrated) head outputs for a tokenized batch; keeps the graph for training."""
+        outputs = self.encoder(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            token_type_ids=batch["token_type_ids"],
+        )
+        features = pool_features(
+            outputs.last_hidden_state, batch["attention_mask"], batch["token_type_ids"]
+        )
+        return {k: v.float() for k, v in self.heads(features).items()}
+
+    @torch.inference_mode()
+    def raw_logits(self, conversations: Sequence[ConversationInput], batch_size: int | None = None):
+        """Head logits for many conversations, in length-sorted batches, in input order."""
+        self.train(False)
+        turns = [split_conversation(c) for c in conversations]
+        size = batch_size or self.batch_size
+        order = sorted(range(len(turns)), key=lambda i: _approx_length(turns[i]))
+        parts: dict[str, list[Tensor]] = {"binary": [], "categories": [], "severity": []}
+        for start in range(0, len(order), size):
+            chunk = [turns[i] for i in order[start : start + size]]
+            out = self.logits(self.tokenize(chunk))
+            for key in parts:
+                parts[key].append(out[key])
+        inverse = torch.empty(len(order), dtype=torch.long)
+        inverse[torch.as_tensor(order, dtype=torch.long)] = torch.arange(len(order))
+        merged = {k: torch.cat(v)[inverse] if v else torch.empty(0) for k, v in parts.items()}
+        return turns, merged
+
+    def classify(
+        self, conversations: Sequence[ConversationInput], batch_size: int | None = None
+    ) -> list[Verdict]:
+        """Judge each conversation: prompt harm always; response harm and refusal when the
+        conversation ends with an assistant answer."""
+        if not conversations:
+            return []
+        turns, logits = self.raw_logits(conversations, batch_size)
+        return [
+            self._verdict(t, logits["binary"][i], logits["categories"][i], logits["severity"][i])
+            for i, t in enumerate(turns)
+        ]
+
+    def _verdict(self, turns: Turns, binary: Tensor, categories: Tensor, severity: Tensor) -> Verdict:
+        cfg = self.config
+        scores = {}
+        for index, head in enumerate(BINARY_HEADS):
+            probability = float(torch.sigmoid(binary[index] / cfg.temperatures.get(head, 1.0)))
+            scores[head] = LabelScore(probability, probability >= cfg.thresholds.get(head, 0.5))
+        category_probs = torch.sigmoid(categories / cfg.category_temperature).tolist()
+        category_scores = dict(zip(cfg.categories, category_probs, strict=False))
+        has_response = turns.response is not None
+        harmful = scores["response"].label if has_response else scores["prompt"].label
+        flagged = [
+            name
+            for name, p in category_scores.items()
+            if harmful and p >= cfg.category_thresholds.get(name, 0.5)
+        ]
+        return Verdict(
+            prompt_harmful=scores["prompt"],
+            response_harmful=scores["response"] if has_response else None,
+            refusal=scores["refusal"] if has_response else None,
+            categories=category_scores,
+            flagged_categories=flagged,
+            severity=(1 + int(severity[1:].argmax()) if harmful else 0) if cfg.severity else None,
+            taxonomy=cfg.taxonomy,
+        )
+
+
+def _approx_length(turns: Turns) -> int:
+    return len(request_text(turns)) + len(turns.response or "")
+
+
+def _load_encoder(spec: str):
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # the MiniLM checkpoint's unused pooler is not news
+    path = resolve_encoder(spec)
+    try:
+        try:
+            encoder = AutoModel.from_pretrained(path, add_pooling_layer=False)
+        except TypeError:  # encoders without a pooler take no such argument
+            encoder = AutoModel.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError, TypeError) as exc:
+        raise ModelLoadError(
+            f"Could not load encoder {spec!r} ({exc}). Use 'embedded' or a local encoder folder."
+        ) from exc
+    return encoder, tokenizer
+
+
+def _attach_lora(encoder: nn.Module, config: EncoderGuardConfig) -> nn.Module:
+    from peft import LoraConfig, get_peft_model
+
+    total = encoder.config.num_hidden_layers
+    layers = range(total - config.lora_layers, total) if config.lora_layers else range(total)
+    pattern = rf".*layer\.({'|'.join(map(str, layers))})\.{LORA_MODULES}"
+    lora = LoraConfig(
+        r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=0.05,
+        target_modules=pattern, bias="none",
+    )
+    return get_peft_model(encoder, lora)

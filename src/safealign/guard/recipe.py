@@ -1,0 +1,94 @@
+"""Training a guard from named shared-data sources: the recipe behind the embedded default.
+
+`safealign guard train --config configs/guard/default.yaml` runs `train_guard_from_sources`:
+train and dev splits of each source (stable hash splits, see sources.py), written refusals added
+to a share of the prompts, multi-task training, calibration on dev, and an atomic save.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from safealign.errors import ConfigError
+from safealign.guard.encoder_training import EncoderGuardTrainConfig, TrainResult, train_encoder_guard
+from safealign.guard.examples import GuardExample, examples_from_samples
+from safealign.guard.sources import DEFAULT_TRAIN_SOURCES, SOURCES, load_source, with_refusals
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GuardTrainConfig:
+    """A guard training run: which sources, how to train, where to write the guard."""
+
+    sources: list[str] = field(default_factory=lambda: list(DEFAULT_TRAIN_SOURCES))
+    """Named sources (safealign.guard.sources.SOURCES) to train on."""
+    data_dir: str | None = None
+    """The shared data folder; None = $SAFEALIGN_SHARED_DATA or ../shared/data beside the repo."""
+    output: str = "runs/guard"
+    """Folder the trained guard is written to."""
+    permissive_only: bool = True
+    """Refuse sources whose license is not MIT / Apache-2.0 / CC-BY (the shipped default)."""
+    refusal_share: float = 0.3
+    """Share of response-less prompts given a written refusal as a safe, refusing response."""
+    dev_limit: int = 3000
+    """At most this many dev examples for calibration (random, stable)."""
+    encoder: EncoderGuardTrainConfig = field(default_factory=EncoderGuardTrainConfig)
+    """Model and optimisation settings."""
+
+
+def train_guard_from_sources(config: GuardTrainConfig) -> TrainResult:
+    """Build the training mix, train, calibrate, save to `config.output`; return the result."""
+    root = resolve_data_dir(config.data_dir)
+    for name in config.sources:
+        source = SOURCES.get(name)
+        if source is None:
+            raise ConfigError(f'unknown guard source "{name}". Known: {", ".join(SOURCES)}.')
+        if config.permissive_only and not source.permissive:
+            raise ConfigError(
+                f'source "{name}" is licensed {source.license}, not MIT / Apache-2.0 / CC-BY. '
+                "Set permissive_only: false for an experiment (never for the shipped default)."
+            )
+    train = _examples(config, root, "train")
+    dev = _examples(config, root, "dev")
+    if len(dev) > config.dev_limit:
+        import random
+
+        dev = random.Random(0).sample(dev, config.dev_limit)
+    log.info("guard mix: %d train, %d dev examples", len(train), len(dev))
+    result = train_encoder_guard(train, dev, config.encoder)
+    result.guard.config.training.update(
+        {
+            "sources": {n: SOURCES[n].license for n in config.sources},
+            "train_examples": dict(Counter(e.source for e in train)),
+            "dev_examples": len(dev),
+            "recipe": asdict(config),
+        }
+    )
+    result.guard.save(config.output)
+    return result
+
+
+def _examples(config: GuardTrainConfig, root: Path, split: str) -> list[GuardExample]:
+    samples = [s for name in config.sources for s in load_source(name, root, split)]
+    return examples_from_samples(with_refusals(samples, config.refusal_share, seed=("train", "dev", "test").index(split)))
+
+
+def resolve_data_dir(data_dir: str | Path | None) -> Path:
+    """The shared data folder: explicit, else $SAFEALIGN_SHARED_DATA, else ../shared/data."""
+    import os
+
+    from safealign.errors import DataError
+
+    if data_dir is None:
+        data_dir = os.environ.get("SAFEALIGN_SHARED_DATA") or Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
+    path = Path(data_dir).resolve()
+    if not path.is_dir():
+        raise DataError(
+            "shared data folder not found", path=path,
+            fix="Pass --data-dir or set SAFEALIGN_SHARED_DATA to the folder holding the datasets.",
+        )
+    return path
