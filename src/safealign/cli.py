@@ -394,6 +394,126 @@ def _print_eval_summary(path: Path, metrics: dict) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# train / synth
+
+
+@app.command("train")
+def train_command(
+    config: Path | None = ConfigOption,
+    model: str | None = typer.Option(None, help='Model to train: "embedded", a folder or hub id.'),
+    data: str | None = typer.Option(None, help="Training data file."),
+    data_format: str | None = typer.Option(None, help="Loader format (default: guessed)."),
+    objective: str | None = typer.Option(None, help="preference, reward or cost."),
+    output_dir: str | None = typer.Option(None, help="Where checkpoints and outputs go."),
+    max_steps: int | None = typer.Option(None, help="Optimizer steps (default: epochs)."),
+    data_limit: int | None = typer.Option(None, help="Read at most this many rows."),
+    resume: bool | None = typer.Option(None, "--resume/--no-resume", help="Continue a run."),
+    merge: bool | None = typer.Option(None, "--merge/--no-merge", help="Also write merged."),
+) -> None:
+    """Preference (DPO/IPO/BFPO), SFT, reward- or cost-model training, LoRA by default."""
+    from safealign.train.config import TrainConfig
+    from safealign.train.trainer import train
+
+    _limit_threads()
+    cfg = build_config(
+        TrainConfig,
+        config,
+        "train",
+        model=model,
+        data=data,
+        data_format=data_format,
+        objective=objective,
+        output_dir=output_dir,
+        max_steps=max_steps,
+        data_limit=data_limit,
+        resume=resume,
+        merge=merge,
+    )
+    method = cfg.objective if cfg.objective != "preference" else "+".join(cfg.loss.loss_weights())
+    console.rule(f"[bold]safealign train[/] {method} on {cfg.model} ({cfg.pair_mode} pairs)")
+    result = train(cfg)
+    last = result.metrics[-1] if result.metrics else {}
+    console.print(
+        f"{result.num_pairs} pairs ({result.num_truncated} truncated, {len(result.skipped)} "
+        f"skipped), {result.steps} steps, final loss {last.get('loss', float('nan')):.4f}"
+    )
+    for label_, path in [
+        ("adapter", result.adapter_dir),
+        ("merged model", result.merged_dir),
+        (f"{cfg.objective} model", result.scalar_model_dir),
+        ("curves", result.plot),
+    ]:
+        if path is not None:
+            console.print(f"[green]{label_}:[/] {path}")
+
+
+synth_app = typer.Typer(help="Synthesize preference pairs for training.", no_args_is_help=True)
+app.add_typer(synth_app, name="synth")
+
+
+@synth_app.command("course-correction")
+def synth_course_correction(
+    config: Path | None = ConfigOption,
+    data: str | None = typer.Option(None, help="Harmful request + harmful response pairs."),
+    data_format: str | None = typer.Option(None, help="Loader format (default: guessed)."),
+    output: str | None = typer.Option(None, help="Output pairs JSONL."),
+    model: str | None = typer.Option(None, help="Aligned model that writes the corrections."),
+    limit: int | None = typer.Option(None, help="Harmful pairs to use at most."),
+    seed: int | None = typer.Option(None, help="Seed of the cuts, openers and triggers."),
+) -> None:
+    """C2-Syn: 15 ranked course-correction pairs per harmful (request, response)."""
+    from safealign.train.synthesis import CourseCorrectionConfig
+    from safealign.train.synthesis.run import run_course_correction
+
+    _limit_threads()
+    cfg = build_config(
+        CourseCorrectionConfig,
+        config,
+        "course_correction",
+        data=data,
+        data_format=data_format,
+        output=output,
+        model=model,
+        limit=limit,
+        seed=seed,
+    )
+    result = run_course_correction(cfg)
+    console.print(f"{result.pairs} pairs from {result.prompts} prompts: [green]{result.output}[/]")
+
+
+@synth_app.command("redteam")
+def synth_redteam(
+    config: Path | None = ConfigOption,
+    data: str | None = typer.Option(None, help="Harmful prompts."),
+    data_format: str | None = typer.Option(None, help="Loader format (default: guessed)."),
+    output: str | None = typer.Option(None, help="Output pairs JSONL."),
+    model: str | None = typer.Option(None, help="Policy whose answers are sampled."),
+    limit: int | None = typer.Option(None, help="Prompts to use at most."),
+    judge: str | None = typer.Option(None, help="guard, cost-model:PATH or refusal-markers."),
+    helpfulness: str | None = typer.Option(None, help="reward-model:PATH or length."),
+) -> None:
+    """BFPO red-teaming pairs: the policy's own answers, labelled for safety and helpfulness."""
+    from safealign.train.synthesis import RedTeamConfig
+    from safealign.train.synthesis.run import run_redteam
+
+    _limit_threads()
+    cfg = build_config(
+        RedTeamConfig,
+        config,
+        "redteam",
+        data=data,
+        data_format=data_format,
+        output=output,
+        model=model,
+        limit=limit,
+        judge=judge,
+        helpfulness=helpfulness,
+    )
+    result = run_redteam(cfg)
+    console.print(f"{result.pairs} pairs from {result.prompts} prompts: [green]{result.output}[/]")
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def main() -> None:

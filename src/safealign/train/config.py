@@ -30,10 +30,13 @@ class TrainConfig:
     """Split to read, for sources that hold several."""
     data_limit: int | None = None
     """Read at most this many rows (handy for smoke runs)."""
+    data_column_map: dict[str, str] | None = None
+    """Map safealign column names to the file's, e.g. {"prompt": "instruction"}."""
     pairs: str = "auto"
     """How samples become pairs: "bfpo" (by `better`, with safety flags), "dpo" (by `safer`),
     "chosen_rejected" (as the file orders them), "sft" (the safe response only); "auto" picks
-    from the loss/objective (bfpo -> bfpo, sft -> sft, reward -> bfpo, cost/dpo/ipo -> dpo)."""
+    from the loss/objective (bfpo -> bfpo, sft -> sft, reward -> chosen_rejected,
+    cost/dpo/ipo -> dpo)."""
     system_prompt: str | None = None
     """System message put before every training conversation (None: the template's default)."""
     max_length: int = 512
@@ -120,7 +123,7 @@ class TrainConfig:
         if self.pairs != "auto":
             return self.pairs
         if self.objective == "reward":
-            return "bfpo"
+            return "chosen_rejected"
         if self.objective == "cost":
             return "dpo"
         weights = self.loss.loss_weights()

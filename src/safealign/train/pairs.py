@@ -124,15 +124,12 @@ def read_samples(
     *,
     split: str | None = None,
     limit: int | None = None,
+    column_map: dict[str, str] | None = None,
 ) -> list[Sample]:
     """Samples from safealign's own Sample JSONL (what `safealign synth` writes), else through
     `safealign.data.load_samples` for every public format it knows."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(
-            "training data file not found.", path=path, fix="Check `data` in the config."
-        )
-    if data_format in (None, "safealign") and _is_sample_jsonl(path):
+    path = Path(path)  # may also be a hub id, which load_samples resolves
+    if data_format in (None, "safealign") and not column_map and _is_sample_jsonl(path):
         return _read_sample_jsonl(path, limit)
     try:
         from safealign.data import load_samples
@@ -142,7 +139,8 @@ def read_samples(
             path=path,
             fix="Convert the file to safealign Sample JSONL, or install the full package.",
         ) from exc
-    return list(load_samples(path, data_format, split=split, limit=limit).samples)
+    result = load_samples(str(path), data_format, split=split, limit=limit, column_map=column_map)
+    return list(result.samples)
 
 
 def _bfpo_pair(sample: Sample) -> PreferencePair | str:
@@ -197,7 +195,7 @@ def _ordered(sample: Sample, chosen_index: int) -> PreferencePair:
 
 
 def _is_sample_jsonl(path: Path) -> bool:
-    if path.suffix != ".jsonl":
+    if path.suffix != ".jsonl" or not path.is_file():
         return False
     with path.open() as handle:
         for line in handle:

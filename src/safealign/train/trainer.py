@@ -238,7 +238,11 @@ def build_pair_set(
         if config.data is None:
             raise ConfigError("no training data: set `data` in the config (or pass --data).")
         samples = read_samples(
-            config.data, config.data_format, split=config.data_split, limit=config.data_limit
+            config.data,
+            config.data_format,
+            split=config.data_split,
+            limit=config.data_limit,
+            column_map=config.data_column_map,
         )
     pairs, skipped = pairs_from_samples(samples, config.pair_mode)
     tokenized, truncated = tokenize_pairs(

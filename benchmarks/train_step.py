@@ -1,0 +1,195 @@
+"""Seconds per optimizer step: safealign's trainer vs TRL's DPOTrainer, same everything, one run.
+
+Same embedded model, same pairs (C2-Eval prompts with responses cut to a few words, so prompt +
+response is about 60 tokens), batch 2, no accumulation, LoRA r=16 on the same projections,
+same learning rate. TRL runs with its own defaults for everything else (printed). Warm-up steps
+are dropped; the median of the timed steps is reported.
+
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/train_step.py --steps 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+SHARED = Path(os.environ.get("SAFEALIGN_SHARED_DATA", Path(__file__).parents[2] / "shared/data"))
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+def benchmark_rows(n: int, words: int) -> list[dict]:
+    """Prompt + chosen (safer) / rejected responses cut to `words` words each."""
+    rows = []
+    path = SHARED / "course_correction_c2eval/eval/test.jsonl"
+    with path.open() as handle:
+        for line in handle:
+            row = json.loads(line)
+            safer = row["safer_response_id"]
+            cut = lambda text: " ".join(text.split()[:words])  # noqa: E731
+            rows.append(
+                {
+                    "prompt": " ".join(row["prompt"].split()[:20]),
+                    "chosen": cut(row[f"response_{safer}"]),
+                    "rejected": cut(row[f"response_{1 - safer}"]),
+                }
+            )
+            if len(rows) == n:
+                break
+    return rows
+
+
+def time_ours(rows: list[dict], steps: int, warmup: int, dtype: str, precompute: bool) -> dict:
+    from safealign.data.schema import Response, Sample
+    from safealign.models import load_model
+    from safealign.train.config import TrainConfig
+    from safealign.train.trainer import train
+
+    samples = [
+        Sample(r["prompt"], responses=[Response(r["chosen"]), Response(r["rejected"])], safer=0)
+        for r in rows
+    ]
+    loaded = load_model("embedded", dtype=dtype)
+    marks: list[float] = []
+    config = TrainConfig(
+        output_dir=tempfile.mkdtemp(prefix="bench-ours-"),
+        max_steps=steps + warmup,
+        batch_size=2,
+        gradient_accumulation_steps=1,
+        learning_rate=5e-5,
+        lora_r=16,
+        lora_alpha=32,
+        max_length=128,
+        max_prompt_length=96,
+        dtype=dtype,
+        save_every=None,
+        precompute_reference=precompute,
+        progress=False,
+    )
+    started = time.perf_counter()
+    result = train(
+        config,
+        loaded=loaded,
+        samples=samples,
+        on_step=lambda s, r: marks.append(time.perf_counter()),
+    )
+    tokens = [len(p.chosen.input_ids) for p in _pairs(config, loaded, samples)]
+    return {
+        "per_step": _median_step([started, *marks], warmup),
+        "mean_tokens": statistics.mean(tokens),
+        "final_loss": result.metrics[-1]["loss"],
+    }
+
+
+def time_trl(rows: list[dict], steps: int, warmup: int, dtype: str) -> dict:
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import TrainerCallback
+    from trl import DPOConfig, DPOTrainer
+
+    from safealign.models import load_model
+
+    loaded = load_model("embedded", dtype=dtype)
+    data = Dataset.from_list(
+        [
+            {
+                "prompt": [{"role": "user", "content": r["prompt"]}],
+                "chosen": [{"role": "assistant", "content": r["chosen"]}],
+                "rejected": [{"role": "assistant", "content": r["rejected"]}],
+            }
+            for r in rows
+        ]
+    )
+    marks: list[float] = []
+
+    class StepTimer(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            marks.append(time.perf_counter())
+
+    args = DPOConfig(
+        output_dir=tempfile.mkdtemp(prefix="bench-trl-"),
+        per_device_train_batch_size=2,
+        gradient_accumulation_steps=1,
+        max_steps=steps + warmup,
+        learning_rate=5e-5,
+        max_length=128,
+        report_to="none",
+        use_cpu=True,
+        save_strategy="no",
+        logging_steps=1000,
+        bf16=dtype == "bfloat16",
+        disable_tqdm=True,
+    )
+    loaded.tokenizer.padding_side = "right"
+    trainer = DPOTrainer(
+        model=loaded.model,
+        args=args,
+        train_dataset=data,
+        processing_class=loaded.tokenizer,
+        peft_config=LoraConfig(
+            r=16, lora_alpha=32, target_modules=LORA_TARGETS, task_type="CAUSAL_LM"
+        ),
+        callbacks=[StepTimer()],
+    )
+    started = time.perf_counter()
+    trainer.train()
+    return {
+        "per_step": _median_step([started, *marks], warmup),
+        "gradient_checkpointing": args.gradient_checkpointing,
+        "precompute_ref_log_probs": args.precompute_ref_log_probs,
+    }
+
+
+def _pairs(config, loaded, samples):
+    from safealign.train.trainer import build_pair_set
+
+    return build_pair_set(config, loaded, samples).pairs
+
+
+def _median_step(marks: list[float], warmup: int) -> float:
+    durations = [b - a for a, b in itertools.pairwise(marks)]
+    return statistics.median(durations[warmup:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=10, help="timed optimizer steps")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed first steps")
+    parser.add_argument("--words", type=int, default=12, help="words kept per response")
+    args = parser.parse_args()
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+    rows = benchmark_rows(2 * (args.steps + args.warmup), args.words)
+    trl32 = time_trl(rows, args.steps, args.warmup, "float32")
+    print(f"TRL DPOTrainer, float32: {trl32['per_step']:.3f} s/step  {trl32}", flush=True)
+    results = {}
+    for label, dtype, precompute in [
+        ("safealign float32", "float32", False),
+        ("safealign bf16 (dtype=auto here)", "bfloat16", False),
+        ("safealign bf16 + cached reference", "bfloat16", True),
+    ]:
+        results[label] = time_ours(rows, args.steps, args.warmup, dtype, precompute)
+        ratio = results[label]["per_step"] / trl32["per_step"]
+        print(
+            f"{label}: {results[label]['per_step']:.3f} s/step, ratio to TRL float32 {ratio:.2f} "
+            f"(mean tokens/sequence {results[label]['mean_tokens']:.0f})",
+            flush=True,
+        )
+    trl16 = time_trl(rows, args.steps, args.warmup, "bfloat16")
+    ours16 = results["safealign bf16 (dtype=auto here)"]["per_step"]
+    print(
+        f"TRL DPOTrainer, bf16 weights + bf16 flag: {trl16['per_step']:.3f} s/step; "
+        f"safealign bf16 / TRL bf16 = {ours16 / trl16['per_step']:.2f}",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main()
