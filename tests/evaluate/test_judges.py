@@ -77,6 +77,8 @@ def test_judge_registry_errors():
         build_judge("refusal-magic")
     with pytest.raises(ConfigError, match="at least two"):
         build_judge("jury:refusal-keyword")
+    with pytest.raises(ConfigError, match="distinct judges"):
+        build_judge("jury:refusal-keyword,refusal-keyword")
 
 
 def test_yes_probability_from_logits_by_hand():

@@ -30,7 +30,7 @@ SHARED_FILES: dict[str, tuple[str, str]] = {
     "c2eval": ("course_correction_c2eval/eval/test.jsonl", "pku-saferlhf"),
 }
 
-SAFETY_JUDGES = ("harm-llm", "refusal-model")
+SAFETY_JUDGES = ("harm-llm", "refusal-keyword", "refusal-model")
 COURSE_CORRECTION_JUDGES = ("course-correction-llm", "course-correction-keyword")
 
 

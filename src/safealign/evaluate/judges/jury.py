@@ -22,6 +22,9 @@ class JuryJudge:
             raise ConfigError(
                 "a jury needs at least two judges, e.g. jury:refusal-keyword,refusal-model"
             )
+        names = [m.name for m in self.members]
+        if len(set(names)) < len(names):
+            raise ConfigError(f"a jury needs distinct judges; got {', '.join(names)}")
         questions = {m.question for m in self.members}
         if len(questions) > 1:
             listing = ", ".join(f"{m.name} ({m.question})" for m in self.members)
