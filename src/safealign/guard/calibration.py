@@ -46,9 +46,7 @@ def fit_temperature(
 
 
 def _nll(z: torch.Tensor, y: torch.Tensor, log_t: float) -> float:
-    return float(
-        torch.nn.functional.binary_cross_entropy_with_logits(z / float(np.exp(log_t)), y)
-    )
+    return float(torch.nn.functional.binary_cross_entropy_with_logits(z / float(np.exp(log_t)), y))
 
 
 def best_f1_threshold(

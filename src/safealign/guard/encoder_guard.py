@@ -20,14 +20,21 @@ from torch import Tensor, nn
 
 from safealign.errors import ModelLoadError
 from safealign.guard.text import request_text
-from safealign.guard.verdict import ConversationInput, LabelScore, Turns, Verdict, split_conversation
+from safealign.guard.verdict import (
+    ConversationInput,
+    LabelScore,
+    Turns,
+    Verdict,
+    split_conversation,
+)
 from safealign.io import atomic_path
 from safealign.models.encoder import resolve_encoder
 
 BINARY_HEADS = ("prompt", "response", "refusal")
 SEVERITY_LEVELS = 4
 LORA_MODULES = (
-    r"(attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense)"
+    r"(attention\.self\.(query|key|value)|attention\.output\.dense"
+    r"|intermediate\.dense|output\.dense)"
 )
 CONFIG_FILE = "guard_config.json"
 WEIGHTS_FILE = "guard.safetensors"
@@ -73,9 +80,7 @@ class GuardHeads(nn.Module):
 
     def __init__(self, feature_size: int, hidden_size: int, num_categories: int) -> None:
         super().__init__()
-        self.trunk = nn.Sequential(
-            nn.Linear(feature_size, hidden_size), nn.GELU(), nn.Dropout(0.1)
-        )
+        self.trunk = nn.Sequential(nn.Linear(feature_size, hidden_size), nn.GELU(), nn.Dropout(0.1))
         self.binary = nn.Linear(hidden_size, len(BINARY_HEADS))
         self.categories = nn.Linear(hidden_size, max(num_categories, 1))
         self.severity = nn.Linear(hidden_size, SEVERITY_LEVELS)
@@ -101,7 +106,9 @@ def pool_features(hidden: Tensor, attention_mask: Tensor, token_type_ids: Tensor
 class EncoderGuard:
     """A calibrated multi-task guard over a sentence encoder; `classify` judges batches."""
 
-    def __init__(self, encoder: nn.Module, tokenizer, heads: GuardHeads, config: EncoderGuardConfig):
+    def __init__(
+        self, encoder: nn.Module, tokenizer, heads: GuardHeads, config: EncoderGuardConfig
+    ):
         self.encoder = encoder
         self.tokenizer = tokenizer
         self.heads = heads
@@ -116,12 +123,16 @@ class EncoderGuard:
         encoder, tokenizer = _load_encoder(config.encoder)
         if config.lora_rank > 0:
             encoder = _attach_lora(encoder, config)
-        heads = GuardHeads(2 * encoder.config.hidden_size, config.hidden_size, len(config.categories))
+        heads = GuardHeads(
+            2 * encoder.config.hidden_size, config.hidden_size, len(config.categories)
+        )
         return cls(encoder, tokenizer, heads, config)
 
     def save(self, path: str | Path) -> Path:
         """Write guard_config.json and guard.safetensors (heads + LoRA delta) atomically."""
-        tensors = {f"heads.{k}": v.detach().cpu().contiguous() for k, v in self.heads.state_dict().items()}
+        tensors = {
+            f"heads.{k}": v.detach().cpu().contiguous() for k, v in self.heads.state_dict().items()
+        }
         if self.config.lora_rank > 0:
             from peft import get_peft_model_state_dict
 
@@ -135,7 +146,7 @@ class EncoderGuard:
 
     @classmethod
     def load(cls, path: str | Path, dtype: str | torch.dtype = "float32") -> EncoderGuard:
-        """Rebuild a saved guard; LoRA is merged into the encoder, so inference costs nothing extra."""
+        """Rebuild a saved guard; LoRA is merged into the encoder, so inference costs no extra."""
         path = Path(path)
         if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
             raise ModelLoadError(
@@ -145,7 +156,9 @@ class EncoderGuard:
         config = EncoderGuardConfig(**json.loads((path / CONFIG_FILE).read_text()))
         guard = cls.build(config)
         tensors = load_file(str(path / WEIGHTS_FILE))
-        guard.heads.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("heads.")})
+        guard.heads.load_state_dict(
+            {k[6:]: v for k, v in tensors.items() if k.startswith("heads.")}
+        )
         if config.lora_rank > 0:
             from peft import set_peft_model_state_dict
 
@@ -179,13 +192,20 @@ class EncoderGuard:
         responses = [t.response for t in turns]
         if all(r is None for r in responses):
             batch = self.tokenizer(
-                requests, truncation=True, max_length=self.config.max_length,
-                padding=True, return_tensors="pt",
+                requests,
+                truncation=True,
+                max_length=self.config.max_length,
+                padding=True,
+                return_tensors="pt",
             )
         else:
             batch = self.tokenizer(
-                requests, [r or "" for r in responses], truncation="longest_first",
-                max_length=self.config.max_length, padding=True, return_tensors="pt",
+                requests,
+                [r or "" for r in responses],
+                truncation="longest_first",
+                max_length=self.config.max_length,
+                padding=True,
+                return_tensors="pt",
             )
             for row, response in enumerate(responses):  # an empty side still has its [SEP]
                 if response is None:
@@ -237,7 +257,9 @@ class EncoderGuard:
             for i, t in enumerate(turns)
         ]
 
-    def _verdict(self, turns: Turns, binary: Tensor, categories: Tensor, severity: Tensor) -> Verdict:
+    def _verdict(
+        self, turns: Turns, binary: Tensor, categories: Tensor, severity: Tensor
+    ) -> Verdict:
         cfg = self.config
         scores = {}
         for index, head in enumerate(BINARY_HEADS):
@@ -293,7 +315,10 @@ def _attach_lora(encoder: nn.Module, config: EncoderGuardConfig) -> nn.Module:
     layers = range(total - config.lora_layers, total) if config.lora_layers else range(total)
     pattern = rf".*layer\.({'|'.join(map(str, layers))})\.{LORA_MODULES}"
     lora = LoraConfig(
-        r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=0.05,
-        target_modules=pattern, bias="none",
+        r=config.lora_rank,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=0.05,
+        target_modules=pattern,
+        bias="none",
     )
     return get_peft_model(encoder, lora)

@@ -119,7 +119,8 @@ def train_encoder_guard(
     batches = _length_bucketed_batches(train, config, random.Random(config.seed))
     total = len(batches) if config.max_steps is None else min(config.max_steps, len(batches))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min(1.0, (step + 1) / max(1, total // 10)) * max(0.0, 1 - step / total)
+        optimizer,
+        lambda step: min(1.0, (step + 1) / max(1, total // 10)) * max(0.0, 1 - step / total),
     )
     guard.train(True)
     losses = []
@@ -140,7 +141,9 @@ def train_encoder_guard(
     return TrainResult(guard=guard, losses=losses, dev_metrics=dev_metrics)
 
 
-def example_targets(examples: Sequence[GuardExample], categories: Sequence[str]) -> dict[str, Tensor]:
+def example_targets(
+    examples: Sequence[GuardExample], categories: Sequence[str]
+) -> dict[str, Tensor]:
     """Target and mask tensors: binary [n, 3], categories [n, k], severity [n] (-100 = unknown)."""
     n, k = len(examples), max(len(categories), 1)
     binary = torch.zeros(n, len(BINARY_HEADS))
@@ -181,7 +184,9 @@ def balanced_pos_weight(labels: Tensor, mask: Tensor, limit: float = 20.0) -> Te
 
 
 def guard_loss(
-    logits: dict[str, Tensor], targets: dict[str, Tensor], pos_weights: dict[str, Tensor] | None = None
+    logits: dict[str, Tensor],
+    targets: dict[str, Tensor],
+    pos_weights: dict[str, Tensor] | None = None,
 ) -> Tensor:
     """Sum over heads of the masked mean BCE (binary, categories) and CE (severity)."""
     total = logits["binary"].new_zeros(())
@@ -236,7 +241,9 @@ def calibrate(guard: EncoderGuard, dev: Sequence[GuardExample]) -> dict[str, dic
             "f1": float(
                 np.mean(
                     [
-                        binary_metrics(labels[:, i], probs[:, i], config.category_thresholds[name]).f1
+                        binary_metrics(
+                            labels[:, i], probs[:, i], config.category_thresholds[name]
+                        ).f1
                         for i, name in enumerate(config.categories)
                         if labels[:, i].any()
                     ]

@@ -20,16 +20,33 @@ import torch
 from safealign.data.schema import Message
 from safealign.errors import ConfigError, ModelLoadError
 from safealign.guard.llm_prompt import QUESTIONS, Question, category_codes, guard_prompt
-from safealign.guard.verdict import ConversationInput, LabelScore, Turns, Verdict, split_conversation
+from safealign.guard.verdict import (
+    ConversationInput,
+    LabelScore,
+    Turns,
+    Verdict,
+    split_conversation,
+)
 from safealign.io import atomic_path
 from safealign.models.chat import render_prompt
 from safealign.models.loading import LoadedModel
 
 CONFIG_FILE = "llm_guard_config.json"
 DEFAULT_CATEGORIES = [
-    "Violence", "Weapons", "Crime", "Cyber", "Sexual", "Child Safety", "Hate and Harassment",
-    "Self-Harm", "Privacy", "Deception", "Regulated Substances", "Intellectual Property",
-    "Specialized Advice", "Other",
+    "Violence",
+    "Weapons",
+    "Crime",
+    "Cyber",
+    "Sexual",
+    "Child Safety",
+    "Hate and Harassment",
+    "Self-Harm",
+    "Privacy",
+    "Deception",
+    "Regulated Substances",
+    "Intellectual Property",
+    "Specialized Advice",
+    "Other",
 ]
 
 
@@ -94,7 +111,9 @@ class LLMGuard:
     def save(self, path: str | Path) -> Path:
         """Save the LoRA adapter (the model must carry one) and the guard config, atomically."""
         if not hasattr(self.loaded.model, "peft_config"):
-            raise ModelLoadError("only a LoRA-trained LLM guard can be saved (the base model is a spec)")
+            raise ModelLoadError(
+                "only a LoRA-trained LLM guard can be saved (the base model is a spec)"
+            )
         with atomic_path(path) as staged:
             self.loaded.model.save_pretrained(str(staged))
             (staged / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
@@ -111,7 +130,9 @@ class LLMGuard:
         """Judge each conversation against `categories` (default: the config's list)."""
         categories = list(categories) if categories is not None else list(self.config.categories)
         category_codes(categories)
-        taxonomy = taxonomy or (self.config.taxonomy if categories == self.config.categories else "custom")
+        taxonomy = taxonomy or (
+            self.config.taxonomy if categories == self.config.categories else "custom"
+        )
         turns = [self._trimmed(split_conversation(c)) for c in conversations]
         verdicts = [Verdict(taxonomy=taxonomy) for _ in turns]
         for name in self.config.questions:
@@ -129,11 +150,15 @@ class LLMGuard:
             for row, index in enumerate(asked):
                 self._record(verdicts[index], question, float(probabilities[row]), malformed[row])
                 if code_probs is not None and (name == "response" or turns[index].response is None):
-                    self._record_categories(verdicts[index], categories, float(probabilities[row]), code_probs[row])
+                    self._record_categories(
+                        verdicts[index], categories, float(probabilities[row]), code_probs[row]
+                    )
         return verdicts
 
     @torch.inference_mode()
-    def answer_probabilities(self, prompts: Sequence[str], question: Question) -> tuple[torch.Tensor, list[str | None]]:
+    def answer_probabilities(
+        self, prompts: Sequence[str], question: Question
+    ) -> tuple[torch.Tensor, list[str | None]]:
         """P(positive answer) per prompt, and why the output would be malformed (None if fine)."""
         negative, positive = self._label_ids[question.name]
         probs, errors = [], []
@@ -151,15 +176,22 @@ class LLMGuard:
         return torch.stack(probs), errors
 
     @torch.inference_mode()
-    def category_probabilities(self, prompts: Sequence[str], positive: str, count: int) -> torch.Tensor:
+    def category_probabilities(
+        self, prompts: Sequence[str], positive: str, count: int
+    ) -> torch.Tensor:
         """P(category letter | the answer began "<positive>\\n"), one row per prompt."""
         ids = self._code_ids(count)
-        rows = [torch.softmax(l.float()[ids], dim=-1) for l in self._next_token_logits(prompts, f"{positive}\n")]
+        rows = [
+            torch.softmax(logits.float()[ids], dim=-1)
+            for logits in self._next_token_logits(prompts, f"{positive}\n")
+        ]
         return torch.stack(rows)
 
     def training_text(self, prompt: str, prefix: str | None = None) -> str:
         """The exact model input for a guard prompt (shared with training)."""
-        return render_prompt(self.loaded.tokenizer, [Message("user", prompt)], assistant_prefix=prefix)
+        return render_prompt(
+            self.loaded.tokenizer, [Message("user", prompt)], assistant_prefix=prefix
+        )
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -172,29 +204,52 @@ class LLMGuard:
         for start in range(0, len(order), self.config.batch_size):
             chunk = order[start : start + self.config.batch_size]
             batch = tokenizer(
-                [texts[i] for i in chunk], return_tensors="pt", padding=True, add_special_tokens=False
+                [texts[i] for i in chunk],
+                return_tensors="pt",
+                padding=True,
+                add_special_tokens=False,
             ).to(self.loaded.device)
             logits = model(**batch).logits[:, -1]  # left padding: the last column is real
             for row, index in enumerate(chunk):
                 out[index] = logits[row]
         return out
 
-    def _record(self, verdict: Verdict, question: Question, probability: float, error: str | None) -> None:
+    def _record(
+        self, verdict: Verdict, question: Question, probability: float, error: str | None
+    ) -> None:
         threshold = self.config.thresholds.get(question.name, 0.5)
         label: bool | None = probability >= threshold
         if error is not None:
-            label = True if self.config.on_parse_error == "unsafe" and question.positive == "unsafe" else None
-            verdict.parse_error = f"{question.name}: {error}" if verdict.parse_error is None else (
-                f"{verdict.parse_error}; {question.name}: {error}"
+            label = (
+                True
+                if self.config.on_parse_error == "unsafe" and question.positive == "unsafe"
+                else None
+            )
+            verdict.parse_error = (
+                f"{question.name}: {error}"
+                if verdict.parse_error is None
+                else (f"{verdict.parse_error}; {question.name}: {error}")
             )
         score = LabelScore(probability, label)
-        setattr(verdict, {"prompt": "prompt_harmful", "response": "response_harmful"}.get(question.name, question.name), score)
+        setattr(
+            verdict,
+            {"prompt": "prompt_harmful", "response": "response_harmful"}.get(
+                question.name, question.name
+            ),
+            score,
+        )
 
-    def _record_categories(self, verdict: Verdict, categories: list[str], p_unsafe: float, codes: torch.Tensor) -> None:
+    def _record_categories(
+        self, verdict: Verdict, categories: list[str], p_unsafe: float, codes: torch.Tensor
+    ) -> None:
         verdict.categories = {name: p_unsafe * float(codes[i]) for i, name in enumerate(categories)}
-        if p_unsafe >= self.config.thresholds.get("response" if verdict.response_harmful else "prompt", 0.5):
+        if p_unsafe >= self.config.thresholds.get(
+            "response" if verdict.response_harmful else "prompt", 0.5
+        ):
             verdict.flagged_categories = [
-                name for i, name in enumerate(categories) if float(codes[i]) >= self.config.category_threshold
+                name
+                for i, name in enumerate(categories)
+                if float(codes[i]) >= self.config.category_threshold
             ]
 
     def _answer_ids(self, question: Question) -> tuple[int, int]:
@@ -203,14 +258,18 @@ class LLMGuard:
         positive = tokenizer(question.positive, add_special_tokens=False)["input_ids"][0]
         if negative == positive:
             raise ModelLoadError(
-                f"this tokenizer starts {question.negative!r} and {question.positive!r} with the same "
+                f"this tokenizer starts {question.negative!r} and {question.positive!r} with the "
+                "same "
                 "token, so the guard cannot read its answer from one token"
             )
         return negative, positive
 
     def _code_ids(self, count: int) -> list[int]:
         tokenizer = self.loaded.tokenizer
-        return [tokenizer(code, add_special_tokens=False)["input_ids"][0] for code in category_codes([""] * count)]
+        return [
+            tokenizer(code, add_special_tokens=False)["input_ids"][0]
+            for code in category_codes([""] * count)
+        ]
 
     def _trimmed(self, turns: Turns) -> Turns:
         cut = self.config.max_message_chars

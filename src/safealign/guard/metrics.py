@@ -30,12 +30,16 @@ class BinaryMetrics:
 
 
 def binary_metrics(
-    labels: Sequence[bool], probabilities: Sequence[float], threshold: float = 0.5
+    labels: Sequence[bool],
+    probabilities: Sequence[float],
+    threshold: float = 0.5,
+    predicted: Sequence[bool] | None = None,
 ) -> BinaryMetrics:
-    """Metrics of `probabilities >= threshold` as the harmful prediction against `labels`."""
+    """Metrics of `probabilities >= threshold` (or the given `predicted` labels, e.g. a guard's
+    fail-closed labels) as the harmful prediction against `labels`."""
     y = np.asarray(labels, dtype=bool)
     p = np.asarray(probabilities, dtype=float)
-    predicted = p >= threshold
+    predicted = p >= threshold if predicted is None else np.asarray(predicted, dtype=bool)
     tp = int(np.sum(predicted & y))
     fp = int(np.sum(predicted & ~y))
     fn = int(np.sum(~predicted & y))

@@ -13,8 +13,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from safealign.errors import ConfigError
-from safealign.guard.encoder_training import EncoderGuardTrainConfig, TrainResult, train_encoder_guard
+from safealign.guard.encoder_training import (
+    EncoderGuardTrainConfig,
+    TrainResult,
+    train_encoder_guard,
+)
 from safealign.guard.examples import GuardExample, examples_from_samples
+from safealign.guard.llm_training import LLMGuardTrainConfig
 from safealign.guard.sources import DEFAULT_TRAIN_SOURCES, SOURCES, load_source, with_refusals
 
 log = logging.getLogger(__name__)
@@ -74,7 +79,9 @@ def train_guard_from_sources(config: GuardTrainConfig) -> TrainResult:
 
 def _examples(config: GuardTrainConfig, root: Path, split: str) -> list[GuardExample]:
     samples = [s for name in config.sources for s in load_source(name, root, split)]
-    return examples_from_samples(with_refusals(samples, config.refusal_share, seed=("train", "dev", "test").index(split)))
+    return examples_from_samples(
+        with_refusals(samples, config.refusal_share, seed=("train", "dev", "test").index(split))
+    )
 
 
 def resolve_data_dir(data_dir: str | Path | None) -> Path:
@@ -84,11 +91,58 @@ def resolve_data_dir(data_dir: str | Path | None) -> Path:
     from safealign.errors import DataError
 
     if data_dir is None:
-        data_dir = os.environ.get("SAFEALIGN_SHARED_DATA") or Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
+        data_dir = (
+            os.environ.get("SAFEALIGN_SHARED_DATA")
+            or Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
+        )
     path = Path(data_dir).resolve()
     if not path.is_dir():
         raise DataError(
-            "shared data folder not found", path=path,
+            "shared data folder not found",
+            path=path,
             fix="Pass --data-dir or set SAFEALIGN_SHARED_DATA to the folder holding the datasets.",
         )
     return path
+
+
+@dataclass
+class LLMGuardRecipeConfig:
+    """A LoRA run of the LLM guard on named sources (an experiment: the shipped default is the
+    encoder guard)."""
+
+    model: str = "embedded"
+    """Base causal LM spec."""
+    sources: list[str] = field(default_factory=lambda: list(DEFAULT_TRAIN_SOURCES))
+    """Named sources to train on (train split)."""
+    data_dir: str | None = None
+    """Shared data folder (None: $SAFEALIGN_SHARED_DATA or ../shared/data)."""
+    max_examples: int = 400
+    """Random subset size: the LLM guard is slow to train on CPU."""
+    output: str = "runs/llm-guard"
+    """Folder for the adapter and llm_guard_config.json."""
+    dtype: str = "float32"
+    """Training dtype of the base model."""
+    train: LLMGuardTrainConfig = field(default_factory=LLMGuardTrainConfig)
+    """LoRA and optimisation settings."""
+
+
+def train_llm_guard_from_sources(config: LLMGuardRecipeConfig) -> list[float]:
+    """Train a LoRA LLM guard on a subset of the sources' train split and save it."""
+    import random
+
+    from safealign.guard.llm_guard import LLMGuard, LLMGuardConfig
+    from safealign.guard.llm_training import train_llm_guard
+    from safealign.models import load_model
+
+    root = resolve_data_dir(config.data_dir)
+    samples = [s for name in config.sources for s in load_source(name, root, "train")]
+    examples = examples_from_samples(with_refusals(samples, 0.3))
+    if len(examples) > config.max_examples:
+        examples = random.Random(config.train.seed).sample(examples, config.max_examples)
+    guard = LLMGuard(
+        load_model(config.model, dtype=config.dtype),
+        LLMGuardConfig(model=config.model, dtype=config.dtype),
+    )
+    losses = train_llm_guard(guard, examples, config.train)
+    guard.save(config.output)
+    return losses

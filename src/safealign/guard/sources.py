@@ -128,15 +128,24 @@ CATQA = {
     "Privacy Violation Activity": "Privacy",
     "Tailored Financial Advice": "Specialized Advice",
 }
-CATQA_SUB = {"Drug": "Regulated Substances", "Weapon": "Weapons", "Self-harm": "Self-Harm",
-             "Weapon making": "Weapons", "Cybercrime": "Cyber", "Terrorism and extremism": "Violence"}
+CATQA_SUB = {
+    "Drug": "Regulated Substances",
+    "Weapon": "Weapons",
+    "Self-harm": "Self-Harm",
+    "Weapon making": "Weapons",
+    "Cybercrime": "Cyber",
+    "Terrorism and extremism": "Violence",
+}
 
 
 def read_harmful_instructions(root: Path, split: str) -> list[Sample]:
     """AdvBench, HarmBench val, CatQA-en, HarmfulQA, DangerousQA, MaliciousInstruct, TDC2023,
     refusal_direction harmful_train/val: harmful requests (MIT / Apache-2.0)."""
     samples = _prompts(
-        pd.read_csv(_path(root, "advbench/dataset/raw/advbench.csv"))["goal"], "advbench", split, True
+        pd.read_csv(_path(root, "advbench/dataset/raw/advbench.csv"))["goal"],
+        "advbench",
+        split,
+        True,
     )
     hb = pd.read_csv(_path(root, "harmbench/dataset/raw/harmbench_val.csv"))
     samples += _prompts(
@@ -151,20 +160,29 @@ def read_harmful_instructions(root: Path, split: str) -> list[Sample]:
             cats += [label] * len(items)
     samples += _prompts(catqa, "catqa", split, True, lambda i: [cats[i]])
     harmfulqa = [
-        q for subs in json.loads((questions / "harmfulqa.json").read_text()).values()
-        for items in subs.values() for q in items
+        q
+        for subs in json.loads((questions / "harmfulqa.json").read_text()).values()
+        for items in subs.values()
+        for q in items
     ]
     samples += _prompts(harmfulqa, "harmfulqa", split, True, limit=600)
-    samples += _prompts(json.loads((questions / "dangerousqa.json").read_text()), "dangerousqa", split, True)
+    samples += _prompts(
+        json.loads((questions / "dangerousqa.json").read_text()), "dangerousqa", split, True
+    )
     raw = root / "refusal_direction/dataset"
     samples += _prompts(
-        _path(raw, "raw/malicious_instruct.txt").read_text().splitlines(), "malicious_instruct", split, True
+        _path(raw, "raw/malicious_instruct.txt").read_text().splitlines(),
+        "malicious_instruct",
+        split,
+        True,
     )
     for name in ("tdc2023_dev_behaviors.json", "tdc2023_test_behaviors.json"):
         samples += _prompts(json.loads((raw / "raw" / name).read_text()), "tdc2023", split, True)
     samples += _prompts(
         [r["instruction"] for r in json.loads((raw / "splits/harmful_train.json").read_text())],
-        "refusal_direction", split, True,
+        "refusal_direction",
+        split,
+        True,
     )
     return samples
 
@@ -177,9 +195,13 @@ def read_user_content(root: Path, split: str) -> list[Sample]:
     hh = ["Hate and Harassment"]
     d = pd.read_csv(_path(root, "davidson_hate_offensive/labeled_data.csv"))
     clear_offensive = d[(d["class"] == 1) & (d["offensive_language"] == d["count"])]["tweet"]
-    samples = _prompts(d[d["class"] == 0]["tweet"].map(_clean_tweet), "davidson", split, True, hh, 800)
+    samples = _prompts(
+        d[d["class"] == 0]["tweet"].map(_clean_tweet), "davidson", split, True, hh, 800
+    )
     samples += _prompts(clear_offensive.map(_clean_tweet), "davidson", split, True, hh, 600)
-    samples += _prompts(d[d["class"] == 2]["tweet"].map(_clean_tweet), "davidson", split, False, limit=1200)
+    samples += _prompts(
+        d[d["class"] == 2]["tweet"].map(_clean_tweet), "davidson", split, False, limit=1200
+    )
     m = pd.read_csv(_path(root, "mlma_hate_en/en_dataset_with_stop_words.csv"))
     tweets = m["tweet"].map(_unescape).map(_clean_tweet)
     hateful = m["sentiment"].str.contains("hateful|fearful")
@@ -213,8 +235,15 @@ def read_self_harm(root: Path, split: str) -> list[Sample]:
     )
 
 
-I2P = {"sexual": "Sexual", "violence": "Violence", "shocking": "Violence", "self-harm": "Self-Harm",
-       "hate": "Hate and Harassment", "harassment": "Hate and Harassment", "illegal activity": "Crime"}
+I2P = {
+    "sexual": "Sexual",
+    "violence": "Violence",
+    "shocking": "Violence",
+    "self-harm": "Self-Harm",
+    "hate": "Hate and Harassment",
+    "harassment": "Hate and Harassment",
+    "illegal activity": "Crime",
+}
 
 
 def read_image_prompts(root: Path, split: str) -> list[Sample]:
@@ -222,7 +251,8 @@ def read_image_prompts(root: Path, split: str) -> list[Sample]:
     frame = pd.read_csv(_path(root, "i2p_prompts/i2p_benchmark.csv"))
     frame = frame[(frame["hard"] == 1) & (frame["inappropriate_percentage"] >= 50)].reset_index()
     cats = [
-        sorted({I2P[c.strip()] for c in str(v).split(",") if c.strip() in I2P}) for v in frame["categories"]
+        sorted({I2P[c.strip()] for c in str(v).split(",") if c.strip() in I2P})
+        for v in frame["categories"]
     ]
     return _prompts(frame["prompt"], "i2p", split, True, lambda i: cats[i], limit=800)
 
@@ -247,8 +277,12 @@ def read_benign(root: Path, split: str) -> list[Sample]:
                 Sample(
                     prompt=prompt,
                     prompt_harmful=False,
-                    responses=[Response(instance["output"] or "Done.", is_safe=True, refusal=False)],
-                    taxonomy=TAXONOMY, source="self_instruct", id=task["id"],
+                    responses=[
+                        Response(instance["output"] or "Done.", is_safe=True, refusal=False)
+                    ],
+                    taxonomy=TAXONOMY,
+                    source="self_instruct",
+                    id=task["id"],
                 )
             )
     return samples
@@ -277,7 +311,9 @@ DNA_TYPES = {
     "Disseminating false or misleading information": "Deception",
     "Nudging or advising users to perform unethical or unsafe actions": "Other",
     "Mental Health or Overreliance Crisis": "Specialized Advice",
-    "Causing material harm by disseminating misinformation e.g. in medicine or law": "Specialized Advice",
+    "Causing material harm by disseminating misinformation e.g. in medicine or law": (
+        "Specialized Advice"
+    ),
     "Toxic language (hate speech)": "Hate and Harassment",
     "Treat Chatbot as a Human": "Other",
     "Reducing the cost of disinformation campaigns": "Deception",
@@ -311,7 +347,9 @@ def read_do_not_answer(root: Path, split: str) -> list[Sample]:
                 responses=responses,
                 prompt_harmful=None if row["types_of_harm"] == "Treat Chatbot as a Human" else True,
                 prompt_categories=[category],
-                taxonomy=TAXONOMY, source="do_not_answer", id=f"dna:{row['id']}",
+                taxonomy=TAXONOMY,
+                source="do_not_answer",
+                id=f"dna:{row['id']}",
             )
         )
     return samples
@@ -326,7 +364,9 @@ def read_xstest_responses(root: Path, split: str) -> list[Sample]:
     for path in sorted(_path(root, "xstest/model_completions").glob("*.csv")):
         frame = pd.read_csv(path)
         for _, row in frame.iterrows():
-            harmful_prompt = bool(unsafe.get(row["prompt"], str(row["type"]).startswith("contrast")))
+            harmful_prompt = bool(
+                unsafe.get(row["prompt"], str(row["type"]).startswith("contrast"))
+            )
             label = row["final_label"]
             if harmful_prompt and label.startswith("3"):
                 continue
@@ -342,7 +382,9 @@ def read_xstest_responses(root: Path, split: str) -> list[Sample]:
                         )
                     ],
                     prompt_harmful=harmful_prompt,
-                    taxonomy=TAXONOMY, source="xstest_responses", id=f"{path.stem}:{row['id']}",
+                    taxonomy=TAXONOMY,
+                    source="xstest_responses",
+                    id=f"{path.stem}:{row['id']}",
                 )
             )
     return samples
@@ -352,7 +394,12 @@ def read_xstest_prompts(root: Path, split: str) -> list[Sample]:
     """XSTest prompts (CC-BY-4.0): 250 safe look-alikes, 200 unsafe. Held out (over-refusal)."""
     frame = pd.read_csv(_path(root, "xstest/xstest_prompts.csv"))
     return [
-        Sample(prompt=r["prompt"], prompt_harmful=r["label"] == "unsafe", source="xstest", id=f"xstest:{r['id']}")
+        Sample(
+            prompt=r["prompt"],
+            prompt_harmful=r["label"] == "unsafe",
+            source="xstest",
+            id=f"xstest:{r['id']}",
+        )
         for _, r in frame.iterrows()
     ]
 
@@ -366,9 +413,14 @@ def read_olid(root: Path, split: str) -> list[Sample]:
     labels = pd.read_csv(_path(root, "olid/labels-levela.csv"), header=None, names=["id", "label"])
     frame = tweets.merge(labels, on="id")
     return [
-        Sample(prompt=_clean_tweet(r["tweet"]), prompt_harmful=r["label"] == "OFF", source="olid",
-               id=f"olid:{r['id']}")
-        for _, r in frame.iterrows() if _clean_tweet(r["tweet"])
+        Sample(
+            prompt=_clean_tweet(r["tweet"]),
+            prompt_harmful=r["label"] == "OFF",
+            source="olid",
+            id=f"olid:{r['id']}",
+        )
+        for _, r in frame.iterrows()
+        if _clean_tweet(r["tweet"])
     ]
 
 
@@ -376,7 +428,12 @@ def read_ethos(root: Path, split: str) -> list[Sample]:
     """ETHOS binary (GPL-3.0): hate (share >= 0.5) vs not, 998 comments. Evaluation only."""
     frame = pd.read_csv(_path(root, "ethos/Ethos_Dataset_Binary.csv"), sep=";")
     return [
-        Sample(prompt=str(r["comment"]), prompt_harmful=r["isHate"] >= 0.5, source="ethos", id=f"ethos:{i}")
+        Sample(
+            prompt=str(r["comment"]),
+            prompt_harmful=r["isHate"] >= 0.5,
+            source="ethos",
+            id=f"ethos:{i}",
+        )
         for i, r in frame.iterrows()
     ]
 
@@ -389,13 +446,16 @@ def read_toxigen(root: Path, split: str) -> list[Sample]:
         harmful = path.name.startswith("hate")
         for line in dict.fromkeys(path.read_text().splitlines()):
             if line.strip():
-                samples.append(Sample(prompt=line.strip(), prompt_harmful=harmful, source="toxigen"))
+                samples.append(
+                    Sample(prompt=line.strip(), prompt_harmful=harmful, source="toxigen")
+                )
     return samples
 
 
 def _clean_tweet(text: str) -> str:
     words = [
-        w for w in str(text).replace("&amp;", "&").split()
+        w
+        for w in str(text).replace("&amp;", "&").split()
         if not w.startswith(("@", "http")) and w != "RT"
     ]
     return " ".join(words).strip(' "')
@@ -413,31 +473,81 @@ def _unescape(text: str) -> str:
 SOURCES: dict[str, Source] = {
     s.name: s
     for s in (
-        Source("harmful-instructions", "advbench,harmbench,declare_lab,refusal_direction", "MIT",
-               read_harmful_instructions, "harmful requests from red-teaming sets"),
-        Source("user-content", "davidson,mlma,implicit_hate", "MIT", read_user_content,
-               "hate and harassment vs benign tweets"),
-        Source("self-harm", "reddit_cssrs_suicide", "CC-BY-4.0", read_self_harm,
-               "suicidal ideation vs supportive posts"),
-        Source("image-prompts", "i2p_prompts", "MIT", read_image_prompts,
-               "sexual / violent / hateful descriptions"),
-        Source("benign", "clinc150,self_instruct_user", "CC-BY-3.0", read_benign,
-               "everyday requests and answers"),
-        Source("do-not-answer", "do_not_answer", "Apache-2.0", read_do_not_answer,
-               "risky prompts with six human-labelled responses each"),
-        Source("xstest-responses", "xstest", "model terms", read_xstest_responses,
-               "2,250 human-labelled completions (evaluation only)"),
-        Source("xstest-prompts", "xstest", "CC-BY-4.0", read_xstest_prompts,
-               "over-refusal prompts (held out)"),
+        Source(
+            "harmful-instructions",
+            "advbench,harmbench,declare_lab,refusal_direction",
+            "MIT",
+            read_harmful_instructions,
+            "harmful requests from red-teaming sets",
+        ),
+        Source(
+            "user-content",
+            "davidson,mlma,implicit_hate",
+            "MIT",
+            read_user_content,
+            "hate and harassment vs benign tweets",
+        ),
+        Source(
+            "self-harm",
+            "reddit_cssrs_suicide",
+            "CC-BY-4.0",
+            read_self_harm,
+            "suicidal ideation vs supportive posts",
+        ),
+        Source(
+            "image-prompts",
+            "i2p_prompts",
+            "MIT",
+            read_image_prompts,
+            "sexual / violent / hateful descriptions",
+        ),
+        Source(
+            "benign",
+            "clinc150,self_instruct_user",
+            "CC-BY-3.0",
+            read_benign,
+            "everyday requests and answers",
+        ),
+        Source(
+            "do-not-answer",
+            "do_not_answer",
+            "Apache-2.0",
+            read_do_not_answer,
+            "risky prompts with six human-labelled responses each",
+        ),
+        Source(
+            "xstest-responses",
+            "xstest",
+            "model terms",
+            read_xstest_responses,
+            "2,250 human-labelled completions (evaluation only)",
+        ),
+        Source(
+            "xstest-prompts",
+            "xstest",
+            "CC-BY-4.0",
+            read_xstest_prompts,
+            "over-refusal prompts (held out)",
+        ),
         Source("olid", "olid", "none", read_olid, "offensive tweets (evaluation only)"),
         Source("ethos", "ethos", "GPL-3.0", read_ethos, "hate comments (evaluation only)"),
-        Source("toxigen", "toxigen_prompts", "CDLA-Permissive-2.0", read_toxigen,
-               "implicit hate statements (evaluation only)"),
+        Source(
+            "toxigen",
+            "toxigen_prompts",
+            "CDLA-Permissive-2.0",
+            read_toxigen,
+            "implicit hate statements (evaluation only)",
+        ),
     )
 }
 
 DEFAULT_TRAIN_SOURCES = (
-    "harmful-instructions", "user-content", "self-harm", "image-prompts", "benign", "do-not-answer"
+    "harmful-instructions",
+    "user-content",
+    "self-harm",
+    "image-prompts",
+    "benign",
+    "do-not-answer",
 )
 HELD_OUT_SOURCES = ("xstest-responses", "xstest-prompts", "olid", "ethos", "toxigen")
 

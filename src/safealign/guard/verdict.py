@@ -16,7 +16,6 @@ from typing import Any, Protocol, runtime_checkable
 from safealign.data.schema import Message, Sample
 
 
-
 @dataclass(frozen=True)
 class LabelScore:
     """A probability and the label it yields; `label` is None only when the guard could not
