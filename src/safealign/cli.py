@@ -514,6 +514,117 @@ def synth_redteam(
 
 
 # ---------------------------------------------------------------------------------------------
+# guard
+
+guard_app = typer.Typer(help="Train, evaluate and run safety guards.", no_args_is_help=True)
+app.add_typer(guard_app, name="guard")
+
+
+@guard_app.command("train")
+def guard_train(
+    config: Path | None = ConfigOption,
+    kind: str = typer.Option("encoder", help='"encoder" (fast, the default guard) or "llm".'),
+    output: str | None = typer.Option(None, help="Folder for the trained guard."),
+    data_dir: str | None = typer.Option(None, help="Shared data folder."),
+) -> None:
+    """Train a guard on named shared-data sources (configs/guard/default.yaml: the default)."""
+    from safealign.guard.recipe import (
+        GuardTrainConfig,
+        LLMGuardRecipeConfig,
+        train_guard_from_sources,
+        train_llm_guard_from_sources,
+    )
+
+    _limit_threads()
+    if kind == "llm":
+        llm_cfg = build_config(
+            LLMGuardRecipeConfig, config, "train_llm", output=output, data_dir=data_dir
+        )
+        losses = train_llm_guard_from_sources(llm_cfg)
+        console.print(
+            f"loss {losses[0]:.3f} -> {losses[-1]:.3f}; LLM guard: [green]{llm_cfg.output}[/]"
+        )
+        return
+    if kind != "encoder":
+        from safealign.errors import ConfigError
+
+        raise ConfigError(f'--kind must be "encoder" or "llm", got "{kind}"')
+    cfg = build_config(GuardTrainConfig, config, "train", output=output, data_dir=data_dir)
+    result = train_guard_from_sources(cfg)
+    table = Table(title="dev metrics (calibrated)")
+    for column in ("head", "precision", "recall", "F1", "AUPRC"):
+        table.add_column(column)
+    for head, m in result.dev_metrics.items():
+        if "precision" in m:
+            table.add_row(head, *(f"{m[k]:.3f}" for k in ("precision", "recall", "f1", "auprc")))
+    console.print(table)
+    console.print(f"guard: [green]{cfg.output}[/]")
+
+
+@guard_app.command("eval")
+def guard_eval(
+    config: Path | None = ConfigOption,
+    guard: str | None = typer.Option(None, help='"embedded", a guard folder, or "llm:<model>".'),
+    data: list[str] | None = typer.Option(None, help="Named source or data file (repeatable)."),
+    limit: int | None = typer.Option(None, help="At most this many examples per dataset."),
+    output: str | None = typer.Option(None, help="Report folder."),
+) -> None:
+    """Harmful-class F1 / precision / recall / AUPRC (prompt and response level), PR curves."""
+    from safealign.guard.evaluation import GuardEvalConfig, run_guard_eval
+
+    _limit_threads()
+    cfg = build_config(
+        GuardEvalConfig, config, "eval", guard=guard, data=data or None, limit=limit, output=output
+    )
+    reports = run_guard_eval(cfg)
+    table = Table(title=f"guard {cfg.guard}")
+    for column in ("dataset", "level", "n", "harmful", "precision", "recall", "F1", "AUPRC"):
+        table.add_column(column)
+    for report in reports:
+        for level, m in report.levels.items():
+            table.add_row(
+                report.name,
+                level,
+                str(m["count"]),
+                str(m["support"]),
+                *(f"{m[k]:.3f}" for k in ("precision", "recall", "f1", "auprc")),
+            )
+    console.print(table)
+    console.print(f"report: [green]{Path(cfg.output) / 'report.md'}[/]")
+
+
+@guard_app.command("classify")
+def guard_classify(
+    config: Path | None = ConfigOption,
+    guard: str | None = typer.Option(None, help='"embedded", a guard folder, or "llm:<model>".'),
+    input: str | None = typer.Option(
+        None, "--input", "-i", help="JSONL conversations (- = stdin)."
+    ),
+    output: str | None = typer.Option(None, "--output", "-o", help="JSONL verdicts (- = stdout)."),
+    categories: str | None = typer.Option(None, help="LLM guard: comma-separated categories."),
+    batch_size: int | None = typer.Option(None, help="Conversations per guard call."),
+) -> None:
+    """Judge conversations from JSONL (or stdin) and write one JSONL verdict per line."""
+    from safealign.guard.files import GuardClassifyConfig, classify_file
+
+    _limit_threads()
+    names = [c.strip() for c in categories.split(",") if c.strip()] if categories else None
+    cfg = build_config(
+        GuardClassifyConfig,
+        config,
+        "classify",
+        guard=guard,
+        input=input,
+        output=output,
+        categories=names,
+        batch_size=batch_size,
+    )
+    count = classify_file(cfg)
+    if cfg.output != "-":
+        console.print(f"{count} verdicts: [green]{cfg.output}[/]")
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def main() -> None:
