@@ -30,7 +30,7 @@ class TrainConfig:
     """Split to read, for sources that hold several."""
     data_limit: int | None = None
     """Read at most this many rows (handy for smoke runs)."""
-    data_column_map: dict[str, str] | None = None
+    data_column_map: dict[str, str | list[str]] | None = None
     """Map safealign column names to the file's, e.g. {"prompt": "instruction"}."""
     pairs: str = "auto"
     """How samples become pairs: "bfpo" (by `better`, with safety flags), "dpo" (by `safer`),

@@ -124,7 +124,7 @@ def read_samples(
     *,
     split: str | None = None,
     limit: int | None = None,
-    column_map: dict[str, str] | None = None,
+    column_map: dict[str, str | list[str]] | None = None,
 ) -> list[Sample]:
     """Samples from safealign's own Sample JSONL (what `safealign synth` writes), else through
     `safealign.data.load_samples` for every public format it knows."""

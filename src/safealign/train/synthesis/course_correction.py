@@ -59,7 +59,7 @@ class CourseCorrectionConfig:
     """Split to read, for sources that hold several."""
     limit: int | None = None
     """Use at most this many harmful pairs (after filtering)."""
-    column_map: dict[str, str] | None = None
+    column_map: dict[str, str | list[str]] | None = None
     """Map safealign column names to the file's."""
     output: str = "runs/synth/course_correction.jsonl"
     """Where the pairs go (safealign Sample JSONL: `safealign train` reads it directly)."""

@@ -46,11 +46,11 @@ class RedTeamConfig:
     """Split to read, for sources that hold several."""
     limit: int | None = None
     """Use at most this many prompts."""
-    column_map: dict[str, str] | None = None
+    column_map: dict[str, str | list[str]] | None = None
     """Map safealign column names to the file's, e.g. {"prompt": "instruction"}."""
     helpfulness_data: str | None = None
     """Benign prompts for BFPO's helpfulness buffer (their answers all count as safe)."""
-    helpfulness_column_map: dict[str, str] | None = None
+    helpfulness_column_map: dict[str, str | list[str]] | None = None
     """Column map for `helpfulness_data`."""
     helpfulness_limit: int | None = None
     """Use at most this many benign prompts."""
