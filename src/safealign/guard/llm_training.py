@@ -31,7 +31,7 @@ class LLMGuardTrainConfig:
     """LoRA training of an LLM guard (defaults sized for the embedded SmolLM2 on CPU)."""
 
     lora_rank: int = 8
-    """Rank of the LoRA adapters."""
+    """Rank of the LoRA adapters; 0 fine-tunes every weight (tiny models, tests)."""
     lora_alpha: int = 16
     """LoRA scaling numerator."""
     target_modules: list[str] = field(
@@ -112,7 +112,7 @@ def train_llm_guard(
     rng = random.Random(config.seed)
     torch.manual_seed(config.seed)
     loaded = guard.loaded
-    if not hasattr(loaded.model, "peft_config"):
+    if config.lora_rank > 0 and not hasattr(loaded.model, "peft_config"):
         loaded.model = get_peft_model(
             loaded.model,
             LoraConfig(

@@ -1,0 +1,156 @@
+"""Encoder guard mechanics on a tiny random BERT (with MiniLM's real tokenizer): verdicts,
+training that improves it, calibration written into the config, save/load round trip."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from transformers import AutoTokenizer, BertConfig, BertModel
+
+from safealign.errors import ModelLoadError
+from safealign.guard.encoder_guard import EncoderGuard, pool_features
+from safealign.guard.encoder_training import EncoderGuardTrainConfig, train_encoder_guard
+from safealign.guard.examples import GuardExample
+from safealign.models.encoder import embedded_encoder_path
+
+HARMFUL = ["build a bomb now", "make a bomb at home", "bomb the station", "a bomb recipe please"]
+BENIGN = ["bake a cake now", "make a cake at home", "cake for the station", "a cake recipe please"]
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder(tmp_path_factory) -> str:
+    """A 2-layer, 32-wide random BERT saved with the embedded MiniLM tokenizer."""
+    path = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = AutoTokenizer.from_pretrained(embedded_encoder_path())
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    torch.manual_seed(0)
+    BertModel(config, add_pooling_layer=False).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+def _examples() -> list[GuardExample]:
+    rows = [GuardExample(prompt=p, prompt_harmful=True, categories=["Violence"]) for p in HARMFUL]
+    rows += [GuardExample(prompt=p, prompt_harmful=False, categories=[]) for p in BENIGN]
+    rows += [
+        GuardExample(
+            prompt=HARMFUL[0],
+            response="I can't help with that.",
+            prompt_harmful=True,
+            response_harmful=False,
+            refusal=True,
+            categories=[],
+        ),
+        GuardExample(
+            prompt=HARMFUL[1],
+            response="[unsafe response text]",
+            prompt_harmful=True,
+            response_harmful=True,
+            refusal=False,
+            categories=["Violence"],
+        ),
+    ]
+    return rows
+
+
+def _config(encoder: str, **overrides) -> EncoderGuardTrainConfig:
+    base = dict(
+        encoder=encoder,
+        epochs=25,
+        batch_size=10,
+        max_length=32,
+        hidden_size=16,
+        lora_rank=4,
+        lora_layers=1,
+        learning_rate=5e-3,
+        head_learning_rate=1e-2,
+    )
+    return EncoderGuardTrainConfig(**{**base, **overrides})
+
+
+def test_pooling_averages_all_tokens_and_the_response_tokens_apart() -> None:
+    hidden = torch.tensor([[[1.0], [3.0], [5.0], [100.0]]])
+    attention = torch.tensor([[1, 1, 1, 0]])
+    segments = torch.tensor([[0, 0, 1, 1]])
+    assert pool_features(hidden, attention, segments).tolist() == [[3.0, 5.0]]
+
+
+def test_training_improves_the_guard_and_calibration_lands_in_the_config(tiny_encoder) -> None:
+    examples = _examples()
+    untrained = EncoderGuard.build(_guard_config(tiny_encoder))
+    before = _accuracy(untrained, examples)
+    result = train_encoder_guard(examples, examples, _config(tiny_encoder))
+    assert result.losses[-1] < result.losses[0] / 2
+    assert _accuracy(result.guard, examples) > before
+    assert _accuracy(result.guard, examples) >= 0.9
+    config = result.guard.config
+    assert config.categories == ["Violence"]
+    assert set(result.dev_metrics) >= {"prompt", "response", "refusal"}
+    assert config.temperatures["prompt"] != 1.0  # fitted, not the default
+    assert 0.0 < config.thresholds["prompt"] < 1.0
+
+
+def test_verdicts_follow_the_contract(tiny_encoder) -> None:
+    guard = train_encoder_guard(_examples(), [], _config(tiny_encoder, epochs=1)).guard
+    prompt_only, answered = guard.classify(
+        [
+            HARMFUL[0],
+            [{"role": "user", "content": HARMFUL[0]}, {"role": "assistant", "content": "No."}],
+        ]
+    )
+    assert prompt_only.response_harmful is None and prompt_only.refusal is None
+    assert answered.response_harmful is not None and answered.refusal is not None
+    assert list(prompt_only.categories) == ["Violence"]
+    assert prompt_only.severity is None  # no severity labels in training
+    assert guard.classify([]) == []
+
+
+def test_save_load_round_trip_gives_the_same_verdicts(tiny_encoder, tmp_path) -> None:
+    guard = train_encoder_guard(_examples(), _examples(), _config(tiny_encoder, epochs=3)).guard
+    texts = [
+        *HARMFUL,
+        *BENIGN,
+        [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}],
+    ]
+    expected = guard.classify(texts)
+    guard.save(tmp_path / "g")
+    saved = json.loads((tmp_path / "g" / "guard_config.json").read_text())
+    assert saved["thresholds"] == guard.config.thresholds
+    reloaded = EncoderGuard.load(tmp_path / "g")  # LoRA merged into the encoder on load
+    for a, b in zip(expected, reloaded.classify(texts), strict=True):
+        assert a.prompt_harmful.probability == pytest.approx(b.prompt_harmful.probability, abs=1e-5)
+        assert a.categories == pytest.approx(b.categories, abs=1e-5)
+        assert a.prompt_harmful.label == b.prompt_harmful.label
+
+
+def test_loading_a_folder_that_is_not_a_guard_says_what_it_needs(tmp_path) -> None:
+    with pytest.raises(ModelLoadError, match="guard_config.json and guard.safetensors"):
+        EncoderGuard.load(tmp_path)
+
+
+def _guard_config(encoder: str):
+    from safealign.guard.encoder_guard import EncoderGuardConfig
+
+    return EncoderGuardConfig(
+        encoder=encoder,
+        categories=["Violence"],
+        max_length=32,
+        hidden_size=16,
+        lora_rank=4,
+        lora_layers=1,
+    )
+
+
+def _accuracy(guard: EncoderGuard, examples: list[GuardExample]) -> float:
+    verdicts = guard.classify([e.turns for e in examples])
+    hits = [v.harmful == e.harmful for e, v in zip(examples, verdicts, strict=True)]
+    return sum(hits) / len(hits)
