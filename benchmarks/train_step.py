@@ -89,7 +89,9 @@ def time_ours(rows: list[dict], steps: int, warmup: int, dtype: str, precompute:
     }
 
 
-def time_trl(rows: list[dict], steps: int, warmup: int, dtype: str) -> dict:
+def time_trl(
+    rows: list[dict], steps: int, warmup: int, dtype: str, checkpointing: bool | None = None
+) -> dict:
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import TrainerCallback
@@ -126,6 +128,7 @@ def time_trl(rows: list[dict], steps: int, warmup: int, dtype: str) -> dict:
         save_strategy="no",
         logging_steps=1000,
         bf16=dtype == "bfloat16",
+        **({} if checkpointing is None else {"gradient_checkpointing": checkpointing}),
         disable_tqdm=True,
     )
     loaded.tokenizer.padding_side = "right"
@@ -164,6 +167,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="timed optimizer steps")
     parser.add_argument("--warmup", type=int, default=2, help="untimed first steps")
     parser.add_argument("--words", type=int, default=12, help="words kept per response")
+    parser.add_argument(
+        "--skip-trl-variants",
+        action="store_true",
+        help="time TRL only with its defaults (skip checkpointing-off and bf16 TRL runs)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     rows = benchmark_rows(2 * (args.steps + args.warmup), args.words)
@@ -182,11 +190,20 @@ def main() -> None:
             f"(mean tokens/sequence {results[label]['mean_tokens']:.0f})",
             flush=True,
         )
-    trl16 = time_trl(rows, args.steps, args.warmup, "bfloat16")
+    if args.skip_trl_variants:
+        return
+    trl_plain = time_trl(rows, args.steps, args.warmup, "float32", checkpointing=False)
+    ours32 = results["safealign float32"]["per_step"]
+    print(
+        f"TRL DPOTrainer, float32, gradient checkpointing off: {trl_plain['per_step']:.3f} s/step; "
+        f"safealign float32 / this = {ours32 / trl_plain['per_step']:.2f}",
+        flush=True,
+    )
+    trl16 = time_trl(rows, args.steps, args.warmup, "bfloat16", checkpointing=False)
     ours16 = results["safealign bf16 (dtype=auto here)"]["per_step"]
     print(
-        f"TRL DPOTrainer, bf16 weights + bf16 flag: {trl16['per_step']:.3f} s/step; "
-        f"safealign bf16 / TRL bf16 = {ours16 / trl16['per_step']:.2f}",
+        f"TRL DPOTrainer, bf16 weights + bf16 flag, checkpointing off: {trl16['per_step']:.3f} "
+        f"s/step; safealign bf16 / this = {ours16 / trl16['per_step']:.2f}",
         flush=True,
     )
 
