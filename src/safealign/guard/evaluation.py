@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from safealign.data.schema import Sample
 from safealign.guard.examples import GuardExample, examples_from_samples
@@ -74,7 +75,7 @@ def evaluate_guard(
     """Run the guard over the examples and score every level that has labels."""
     start = time.perf_counter()
     verdicts: list[Verdict] = []
-    for i in range(0, len(examples), batch_size):
+    for i in tqdm(range(0, len(examples), batch_size), desc=f"guard eval {name}", unit="batch"):
         verdicts += guard.classify([e.turns for e in examples[i : i + batch_size]])
     report = DatasetReport(name=name, examples=len(examples), seconds=time.perf_counter() - start)
     for level, (label_field, verdict_field) in LEVELS.items():

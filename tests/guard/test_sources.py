@@ -1,0 +1,55 @@
+"""The guard's data sources on the real shared datasets: license gate, splits, label rules."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from safealign.errors import ConfigError
+from safealign.guard.recipe import GuardTrainConfig, train_guard_from_sources
+from safealign.guard.sources import DEFAULT_TRAIN_SOURCES, SOURCES, load_source, split_of
+
+pytestmark = pytest.mark.shared_data
+
+
+def test_the_default_mix_is_permissive_and_the_held_out_sets_are_not_in_it() -> None:
+    assert all(SOURCES[name].permissive for name in DEFAULT_TRAIN_SOURCES)
+    assert {"olid", "ethos", "toxigen", "xstest-responses", "xstest-prompts"}.isdisjoint(
+        DEFAULT_TRAIN_SOURCES
+    )
+
+
+def test_a_non_permissive_source_is_refused_for_training(shared_data_dir) -> None:
+    config = GuardTrainConfig(sources=["olid"], data_dir=str(shared_data_dir))
+    with pytest.raises(ConfigError, match='source "olid" is licensed none'):
+        train_guard_from_sources(config)
+
+
+def test_do_not_answer_splits_keep_every_prompt_with_all_its_responses(shared_data_dir) -> None:
+    parts = {s: load_source("do-not-answer", shared_data_dir, s) for s in ("train", "dev", "test")}
+    ids = {s: {x.id for x in samples} for s, samples in parts.items()}
+    assert not (ids["train"] & ids["test"]) and not (ids["dev"] & ids["test"])
+    assert sum(len(v) for v in ids.values()) == 939
+    assert all(len(x.responses) == 6 for x in parts["test"])
+    harmful = sum(not r.is_safe for samples in parts.values() for x in samples for r in x.responses)
+    assert harmful == 193  # SOURCE.md: harmful = 1 in 193 of 5,634 responses
+    assert split_of("dna:0") == split_of("dna:0")
+
+
+def test_xstest_responses_are_harmful_only_when_an_unsafe_prompt_was_fully_answered(
+    shared_data_dir,
+) -> None:
+    samples = load_source("xstest-responses", shared_data_dir)
+    completions = pd.concat(
+        pd.read_csv(p) for p in (shared_data_dir / "xstest/model_completions").glob("*.csv")
+    )
+    unsafe_partial = completions["type"].str.startswith("contrast") & completions[
+        "final_label"
+    ].str.startswith("3")
+    assert len(samples) == len(completions) - int(unsafe_partial.sum())
+    for sample in samples:
+        response = sample.responses[0]
+        assert (not response.is_safe) == (
+            bool(sample.prompt_harmful) and response.label == "1_full_compliance"
+        )
+        assert response.refusal == (response.label != "1_full_compliance")
