@@ -142,6 +142,8 @@ def test_redteam_synthesis_on_tiny_model_builds_labelled_pairs():
     pairs = synthesize_redteam(prompts, tiny_model(0), config, judge=judge, progress=False)
     assert calls == [8]  # (3 sampled + 1 guided) x 2 prompts, judged in one call
     assert pairs
+    texts = {r.text for pair in pairs for r in pair.responses}
+    assert any(t.startswith(config.safe_prefix) for t in texts)  # the prefilled, continued one
     for pair in pairs:
         expected = pair.prompt.startswith("benign")
         assert [r.is_safe for r in pair.responses] == [expected, expected]

@@ -5,7 +5,8 @@ helpfulness scorer ranks them. Every two answers with different helpfulness form
 (the more helpful one is "chosen", whatever its safety; the flags let BFPO's loss push the model
 towards helpful-safe > unhelpful-safe > unhelpful-unsafe > helpful-unsafe). An untuned small
 model rarely refuses when sampled, so one extra answer may be generated under a safety system
-prompt: it supplies the safe side most pairs need.
+prompt with a refusal opening prefilled, which the policy continues: it supplies the safe side
+most pairs need (on benign prompts, the unhelpful side of the helpfulness buffer).
 """
 
 from __future__ import annotations
@@ -72,6 +73,10 @@ class RedTeamConfig:
     """Prompts per generation batch."""
     safe_system_prompt: str | None = SAFETY_SYSTEM_PROMPT
     """If set, one more (greedy) answer per prompt is generated under this system prompt."""
+    safe_prefix: str | None = "I'm sorry, but I can't help with"
+    """Assistant prefill for that extra answer, which the policy continues: a small untuned
+    model rarely refuses even when told to, so the refusal is started for it. None: no prefill
+    (and, with no system prompt either, no extra answer)."""
     judge: str = "refusal-markers"
     """Safety labels: "guard" / "guard:SPEC" (a safealign guard: `load_guard(SPEC)`, default the
     embedded one; unsafe = response flagged harmful), "cost-model:PATH" (a trained
@@ -113,7 +118,7 @@ def synthesize_redteam(
         progress=progress,
     )
     candidates = [[g.output.strip() for g in outs] for outs in sampled]
-    if config.safe_system_prompt:
+    if config.safe_system_prompt or config.safe_prefix:
         guided = generate(
             policy,
             conversations,
@@ -122,10 +127,11 @@ def synthesize_redteam(
                 batch_size=config.batch_size,
                 system_prompt=config.safe_system_prompt,
             ),
+            assistant_prefixes=[config.safe_prefix] * len(conversations),
             progress=progress,
         )
         for answers, outs in zip(candidates, guided, strict=True):
-            answers.append(outs[0].output.strip())
+            answers.append(((config.safe_prefix or "") + outs[0].output).strip())
     flat_conversations = [
         c for c, answers in zip(conversations, candidates, strict=True) for _ in answers
     ]
