@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -35,9 +36,19 @@ def small_config(tmp_path, **overrides) -> EvalConfig:
     return EvalConfig(**values)
 
 
+@pytest.fixture(scope="module")
+def base_run(tmp_path_factory):
+    """One tiny-model run per module; tests get their own copy, since some rescore it."""
+    from safealign.models import tiny_model
+
+    path = tmp_path_factory.mktemp("base")
+    run_eval(small_config(path), loaded=tiny_model(seed=0))
+    return path / "run"
+
+
 @pytest.fixture()
-def run_dir(tiny, tmp_path):
-    run_eval(small_config(tmp_path), loaded=tiny)
+def run_dir(base_run, tmp_path):
+    shutil.copytree(base_run, tmp_path / "run")
     return tmp_path / "run"
 
 
@@ -54,7 +65,7 @@ def test_a_run_writes_generations_apart_from_scores(run_dir, tiny):
     rows = read_jsonl(run_dir / "generations.jsonl")
     assert len(rows) == 54
     row = rows[0]
-    assert row["model"] == tiny.name and row["chat_template"] == tiny.chat_template
+    assert row["model"] == tiny.name and row["chat_template"] == tiny.chat_template  # same seed
     assert row["decoding"]["max_new_tokens"] == 4 and row["seed"] == 0
     assert row["conversation"] == [{"role": "user", "content": row["prompt"]}]
     assert "output" in row and "label" not in row  # no scores in the generations file
