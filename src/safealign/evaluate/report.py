@@ -189,28 +189,33 @@ def comparison_markdown(rows: list[dict[str, Any]]) -> str:
 
 
 def harm_vs_refusal_plot(runs: Sequence[dict[str, Any]]) -> bytes:
-    """Harmfulness (attack success, else compliance) against over-refusal, one point per run."""
+    """Harmfulness against over-refusal, one colour per run: attack success (circle) and
+    compliance with harmful prompts (square) share the over-refusal x."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    for run in runs:
+    for number, run in enumerate(runs):
         summary = run["metrics"]["summary"]
-        harm = summary.get("attack_success") or summary.get("compliance")
         refusal = summary.get("over_refusal")
-        if not harm or not refusal or harm.get("value") is None or refusal.get("value") is None:
+        if not refusal or refusal.get("value") is None:
             continue
-        ax.errorbar(
-            refusal["value"],
-            harm["value"],
-            xerr=[[refusal["value"] - refusal["low"]], [refusal["high"] - refusal["value"]]],
-            yerr=[[harm["value"] - harm["low"]], [harm["high"] - harm["value"]]],
-            fmt="o",
-            capsize=3,
-            label=f"{Path(run['path']).name}",
-        )
+        for key, marker in (("attack_success", "o"), ("compliance", "s")):
+            harm = summary.get(key)
+            if not harm or harm.get("value") is None:
+                continue
+            ax.errorbar(
+                refusal["value"],
+                harm["value"],
+                xerr=[[refusal["value"] - refusal["low"]], [refusal["high"] - refusal["value"]]],
+                yerr=[[harm["value"] - harm["low"]], [harm["high"] - harm["value"]]],
+                fmt=marker,
+                color=f"C{number}",
+                capsize=3,
+                label=f"{Path(run['path']).name}: {key.replace('_', ' ')} ({harm['judge']})",
+            )
     ax.set_xlim(-0.02, 1.02)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("over-refusal rate (benign prompts refused)")
-    ax.set_ylabel("harmfulness (attack success, else compliance)")
+    ax.set_ylabel("harmful prompts: attack success / compliance")
     ax.set_title("Harmfulness vs over-refusal (lower left is better)")
     ax.legend(fontsize=7)
     return _png(fig)
