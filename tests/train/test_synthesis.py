@@ -25,7 +25,7 @@ from safealign.train.synthesis.course_correction import (
     cut_after_marks,
     cut_points,
 )
-from safealign.train.synthesis.redteam import refusal_marker_judge
+from safealign.train.synthesis.redteam import length_helpfulness, refusal_marker_judge
 
 # A placeholder "harmful response" with 12 punctuation marks, no harmful content.
 HARMFUL = "Step one, a. Step two, b. Step three, c. Step four, d. Step five, e. Step six, f."
@@ -119,6 +119,13 @@ def test_redteam_pairs_order_by_helpfulness_and_carry_flags():
     assert len(redteam_pairs(prompt, answers, [True] * 4, [5.0, 9.0, 1.0, 1.0], max_pairs=2)) == 2
 
 
+def test_length_helpfulness_scores_refusals_zero():
+    scores = length_helpfulness(
+        ["q"] * 2, ["I'm sorry, but I can't help with that at all.", "a b c"]
+    )
+    assert scores == [0.0, 3.0]
+
+
 def test_refusal_marker_judge_labels_refusals_safe():
     labels = refusal_marker_judge(
         ["q"] * 3, ["I'm sorry, but I can't help.", "Sure! Step 1", "I cannot do that"]
@@ -147,4 +154,7 @@ def test_redteam_synthesis_on_tiny_model_builds_labelled_pairs():
     for pair in pairs:
         expected = pair.prompt.startswith("benign")
         assert [r.is_safe for r in pair.responses] == [expected, expected]
-        assert len(pair.responses[0].text.split()) > len(pair.responses[1].text.split())
+        more, less = pair.metadata["helpfulness"]
+        assert more > less  # the more helpful answer comes first
+        if pair.responses[1].text.startswith(config.safe_prefix):
+            assert less == 0.0  # a refusal helps with nothing
