@@ -38,7 +38,7 @@ def test_classify_names_the_bad_line(tmp_path) -> None:
     path.write_text('{"prompt": "fine"}\n{"text": "no prompt"}\n')
     result = runner.invoke(app, ["guard", "classify", "--input", str(path)])
     assert result.exit_code != 0
-    assert f"{path}: line 2" in str(result.exception)
+    assert f"{path} line 2:" in str(result.exception)
     assert '"prompt"' in str(result.exception)
 
 
