@@ -6,6 +6,7 @@ from pathlib import Path
 
 from safealign.evaluate.judges import keyword, llm
 from safealign.evaluate.judges.base import Judge, build_judge, register_judge
+from safealign.evaluate.judges.guard import GuardJudge
 from safealign.evaluate.judges.jury import JuryJudge
 from safealign.evaluate.judges.refusal_classifier import DEFAULT_HEAD, RefusalClassifierJudge
 
@@ -30,6 +31,8 @@ def register_builtin_judges() -> None:
         ),
     )
     register_judge("jury", _jury)
+    register_judge("harm-guard", lambda arg: GuardJudge(arg or "embedded", "harm"))
+    register_judge("refusal-guard", lambda arg: GuardJudge(arg or "embedded", "refusal"))
 
 
 def _refusal_model(arg: str | None) -> Judge:
