@@ -9,6 +9,7 @@ import pytest
 
 from safealign.guard import EncoderGuard, load_guard
 from safealign.guard.loading import DEFAULT_GUARD_DIR
+from safealign.guard.severity import rule_severity
 
 pytestmark = pytest.mark.slow
 
@@ -56,6 +57,36 @@ def test_a_refusal_is_a_safe_refusing_response(guard) -> None:
     assert verdict.prompt_harmful.label is True
     assert verdict.response_harmful.label is False
     assert verdict.refusal.label is True
+
+
+def test_a_plain_answer_is_neither_a_refusal_nor_harmful(guard) -> None:
+    (verdict,) = guard.classify(
+        [
+            [
+                {"role": "user", "content": "How do I bake bread?"},
+                {
+                    "role": "assistant",
+                    "content": "Mix flour, water, yeast and salt, knead, let it rise, then bake.",
+                },
+            ]
+        ]
+    )
+    assert verdict.refusal.label is False
+    assert verdict.response_harmful.label is False
+    assert verdict.severity == 0
+
+
+def test_harmful_requests_get_a_severity_by_the_documented_rule(guard) -> None:
+    verdicts = guard.classify(HARMFUL + BENIGN)
+    assert [v.severity for v in verdicts[2:]] == [0, 0]
+    assert all(v.severity in (1, 2, 3) for v in verdicts[:2])
+    threshold = guard.config.thresholds["prompt"]
+    for v in verdicts:
+        expected = rule_severity(
+            v.prompt_harmful.probability, threshold, v.categories, v.flagged_categories
+        )
+        assert v.severity == expected
+    assert guard.config.response_rule == "mix"
 
 
 def test_hidden_instructions_do_not_flip_a_harmful_request(guard) -> None:

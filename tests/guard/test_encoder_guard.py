@@ -110,7 +110,10 @@ def test_verdicts_follow_the_contract(tiny_encoder) -> None:
     assert prompt_only.response_harmful is None and prompt_only.refusal is None
     assert answered.response_harmful is not None and answered.refusal is not None
     assert list(prompt_only.categories) == ["Violence"]
-    assert prompt_only.severity is None  # no severity labels in training
+    # no severity labels in training: severity by rule, 0 exactly when the judged turn is safe
+    for verdict in (prompt_only, answered):
+        assert (verdict.severity == 0) == (not verdict.harmful)
+        assert verdict.severity in (0, 1, 2, 3)
     assert guard.classify([]) == []
 
 

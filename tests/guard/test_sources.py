@@ -34,6 +34,19 @@ def test_do_not_answer_splits_keep_every_prompt_with_all_its_responses(shared_da
     harmful = sum(not r.is_safe for samples in parts.values() for x in samples for r in x.responses)
     assert harmful == 193  # SOURCE.md: harmful = 1 in 193 of 5,634 responses
     assert split_of("dna:0") == split_of("dna:0")
+    # categories come from the project's do-not-answer -> coarse map (safealign.taxonomy)
+    every = [x for samples in parts.values() for x in samples]
+    assert {c for x in every for c in x.prompt_categories} <= {
+        "Privacy",
+        "Crime",
+        "Other",
+        "Deception",
+        "Hate and Harassment",
+        "Sexual",
+        "Specialized Advice",
+        "Self-Harm",
+    }
+    assert sum(x.prompt_harmful is None for x in every) > 0  # "treat chatbot as a human"
 
 
 def test_xstest_responses_are_harmful_only_when_an_unsafe_prompt_was_fully_answered(

@@ -86,3 +86,64 @@ def category_thresholds(
             else default
         )
     return thresholds
+
+
+MIX_FEATURES = ("prompt", "refusal", "response", "product")
+"""Inputs of the response-harm combination: the three heads' raw logits and the product rule's
+log-probability log P(prompt harmful) + log(1 - P(refusal))."""
+MIX_SIGNS = (1.0, -1.0, 1.0, 1.0)
+"""Sign each weight is held to: a harmful request, a non-refusal and a harmful-looking answer
+can only raise the response's harm, so a small dev set cannot teach a spurious inverse rule."""
+
+
+def mix_features(
+    z_prompt: torch.Tensor,
+    z_refusal: torch.Tensor,
+    z_response: torch.Tensor,
+    t_prompt: float = 1.0,
+    t_refusal: float = 1.0,
+) -> torch.Tensor:
+    """[n, 4] features for the response-harm combination (see MIX_FEATURES)."""
+    z_p, z_r, z_s = (
+        torch.as_tensor(z, dtype=torch.float64) for z in (z_prompt, z_refusal, z_response)
+    )
+    product = torch.nn.functional.logsigmoid(z_p / t_prompt) + torch.nn.functional.logsigmoid(
+        -z_r / t_refusal
+    )
+    return torch.stack([z_p, z_r, z_s, product], dim=-1)
+
+
+def mix_logit(features: torch.Tensor, mix: dict[str, float]) -> torch.Tensor:
+    """The combination's logit: bias + sum of weight * feature."""
+    weights = torch.as_tensor([mix[name] for name in MIX_FEATURES], dtype=features.dtype)
+    return features @ weights + mix["bias"]
+
+
+def fit_response_mix(
+    features: torch.Tensor, labels: Sequence[bool], l2: float = 1e-3, steps: int = 200
+) -> dict[str, float]:
+    """Sign-constrained logistic regression of response harm on `features` (by NLL, so the
+    result is calibrated): weights are sign * softplus(free parameter)."""
+    with torch.inference_mode(False), torch.enable_grad():  # callers may be in inference mode
+        x = torch.as_tensor(features, dtype=torch.float64).clone()
+        return _fit_mix(x, np.asarray(labels, dtype=float), l2, steps)
+
+
+def _fit_mix(x: torch.Tensor, labels: np.ndarray, l2: float, steps: int) -> dict[str, float]:
+    y = torch.as_tensor(labels, dtype=torch.float64)
+    signs = torch.as_tensor(MIX_SIGNS, dtype=torch.float64)
+    free = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
+    bias = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([free, bias], max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        weights = signs * torch.nn.functional.softplus(free)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(x @ weights + bias, y)
+        loss = loss + l2 * (weights**2).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    weights = (signs * torch.nn.functional.softplus(free)).detach().tolist()
+    return {**dict(zip(MIX_FEATURES, weights, strict=True)), "bias": float(bias.detach())}

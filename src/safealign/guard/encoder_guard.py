@@ -19,6 +19,8 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from safealign.errors import ModelLoadError
+from safealign.guard.calibration import mix_features, mix_logit
+from safealign.guard.severity import rule_severity
 from safealign.guard.text import request_text
 from safealign.guard.verdict import (
     ConversationInput,
@@ -71,6 +73,13 @@ class EncoderGuardConfig:
     """Probability threshold per category (0.5 when absent)."""
     category_temperature: float = 1.0
     """One temperature shared by the category logits."""
+    response_rule: str = "head"
+    """How response harm is scored: "head" (the response head alone), "mix" (a calibrated,
+    sign-constrained combination of the prompt, refusal and response logits and the product
+    rule, fitted on dev: an answer is harmful when it complies with a harmful request), or
+    "product" (P(prompt harmful) * (1 - P(refusal)), the fallback without enough dev positives)."""
+    response_mix: dict[str, float] = field(default_factory=dict)
+    """Weights and bias of the "mix" rule (calibration.MIX_FEATURES)."""
     training: dict = field(default_factory=dict)
     """Provenance: data mix, steps, dev metrics (informational)."""
 
@@ -252,37 +261,87 @@ class EncoderGuard:
         if not conversations:
             return []
         turns, logits = self.raw_logits(conversations, batch_size)
+        probabilities = self.probabilities(logits)
+        binary = {head: probabilities[head].tolist() for head in BINARY_HEADS}
+        categories = probabilities["categories"].tolist()
+        severity = (1 + logits["severity"][:, 1:].argmax(-1)).tolist()
         return [
-            self._verdict(t, logits["binary"][i], logits["categories"][i], logits["severity"][i])
+            self._verdict(
+                t,
+                {head: binary[head][i] for head in BINARY_HEADS},
+                categories[i],
+                severity[i],
+            )
             for i, t in enumerate(turns)
         ]
 
+    def probabilities(self, logits: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Calibrated probabilities per binary head (response under the response rule) and per
+        category, for a batch of raw logits."""
+        cfg = self.config
+        binary = logits["binary"].double()
+        out = {
+            head: torch.sigmoid(binary[:, i] / cfg.temperatures.get(head, 1.0))
+            for i, head in enumerate(BINARY_HEADS)
+        }
+        if cfg.response_rule != "head":
+            out["response"] = response_probability(binary, cfg)
+        out["categories"] = torch.sigmoid(logits["categories"].double() / cfg.category_temperature)
+        return out
+
     def _verdict(
-        self, turns: Turns, binary: Tensor, categories: Tensor, severity: Tensor
+        self,
+        turns: Turns,
+        probabilities: dict[str, float],
+        category_probs: list[float],
+        severity_head: int,
     ) -> Verdict:
         cfg = self.config
-        scores = {}
-        for index, head in enumerate(BINARY_HEADS):
-            probability = float(torch.sigmoid(binary[index] / cfg.temperatures.get(head, 1.0)))
-            scores[head] = LabelScore(probability, probability >= cfg.thresholds.get(head, 0.5))
-        category_probs = torch.sigmoid(categories / cfg.category_temperature).tolist()
+        scores = {
+            head: LabelScore(p, p >= cfg.thresholds.get(head, 0.5))
+            for head, p in probabilities.items()
+        }
         category_scores = dict(zip(cfg.categories, category_probs, strict=False))
         has_response = turns.response is not None
-        harmful = scores["response"].label if has_response else scores["prompt"].label
+        judged = "response" if has_response else "prompt"
+        harmful = scores[judged].label
         flagged = [
             name
             for name, p in category_scores.items()
             if harmful and p >= cfg.category_thresholds.get(name, 0.5)
         ]
+        if cfg.severity:
+            level = severity_head if harmful else 0
+        else:
+            level = rule_severity(
+                scores[judged].probability,
+                cfg.thresholds.get(judged, 0.5),
+                category_scores,
+                flagged,
+            )
         return Verdict(
             prompt_harmful=scores["prompt"],
             response_harmful=scores["response"] if has_response else None,
             refusal=scores["refusal"] if has_response else None,
             categories=category_scores,
             flagged_categories=flagged,
-            severity=(1 + int(severity[1:].argmax()) if harmful else 0) if cfg.severity else None,
+            severity=level,
             taxonomy=cfg.taxonomy,
         )
+
+
+def response_probability(binary: Tensor, config: EncoderGuardConfig) -> Tensor:
+    """P(response harmful) for raw binary logits [n, 3] under the config's response rule."""
+    t = config.temperatures
+    z_p, z_s, z_r = (binary[:, i].double() for i in range(3))
+    if config.response_rule == "mix":
+        features = mix_features(z_p, z_r, z_s, t.get("prompt", 1.0), t.get("refusal", 1.0))
+        return torch.sigmoid(mix_logit(features, config.response_mix))
+    if config.response_rule == "product":
+        return torch.sigmoid(z_p / t.get("prompt", 1.0)) * torch.sigmoid(
+            -z_r / t.get("refusal", 1.0)
+        )
+    return torch.sigmoid(z_s / t.get("response", 1.0))
 
 
 def _approx_length(turns: Turns) -> int:

@@ -18,8 +18,19 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from safealign.guard.calibration import best_f1_threshold, category_thresholds, fit_temperature
-from safealign.guard.encoder_guard import BINARY_HEADS, EncoderGuard, EncoderGuardConfig
+from safealign.guard.calibration import (
+    best_f1_threshold,
+    category_thresholds,
+    fit_response_mix,
+    fit_temperature,
+    mix_features,
+)
+from safealign.guard.encoder_guard import (
+    BINARY_HEADS,
+    EncoderGuard,
+    EncoderGuardConfig,
+    response_probability,
+)
 from safealign.guard.examples import GuardExample
 from safealign.guard.metrics import binary_metrics
 
@@ -212,8 +223,11 @@ def guard_loss(
 
 
 @torch.inference_mode()
-def calibrate(guard: EncoderGuard, dev: Sequence[GuardExample]) -> dict[str, dict]:
-    """Fit temperatures and thresholds on `dev` (in place); return dev metrics per head."""
+def calibrate(
+    guard: EncoderGuard, dev: Sequence[GuardExample], min_positives: int = 10
+) -> dict[str, dict]:
+    """Fit temperatures, thresholds and the response rule on `dev` (in place); return dev
+    metrics per head."""
     config = guard.config
     _, logits = guard.raw_logits([e.turns for e in dev])
     targets = example_targets(dev, config.categories)
@@ -230,6 +244,7 @@ def calibrate(guard: EncoderGuard, dev: Sequence[GuardExample]) -> dict[str, dic
         config.temperatures[head] = temperature
         config.thresholds[head] = threshold
         metrics[head] = binary_metrics(labels, probs, threshold).to_dict()
+    metrics.update(calibrate_response_rule(config, logits["binary"], targets, min_positives))
     known = targets["categories_mask"][:, 0] > 0
     if config.categories and known.any():
         z = logits["categories"][known]
@@ -252,6 +267,29 @@ def calibrate(guard: EncoderGuard, dev: Sequence[GuardExample]) -> dict[str, dic
             )
         }
     return metrics
+
+
+def calibrate_response_rule(
+    config: EncoderGuardConfig, binary: Tensor, targets: dict[str, Tensor], min_positives: int
+) -> dict[str, dict]:
+    """Choose how response harm is scored: the "mix" combination when dev has at least
+    `min_positives` harmful responses, else the "product" rule; its threshold by dev F1."""
+    known = targets["binary_mask"][:, 1] > 0
+    labels = targets["binary"][known, 1].numpy().astype(bool)
+    if not known.any() or labels.all():
+        return {}
+    z = binary[known]
+    t = config.temperatures
+    if labels.sum() >= min_positives:
+        features = mix_features(z[:, 0], z[:, 2], z[:, 1], t["prompt"], t["refusal"])
+        config.response_mix = fit_response_mix(features, labels)
+        config.response_rule = "mix"
+    else:
+        config.response_rule = "product"
+    probs = response_probability(z, config).numpy()
+    config.thresholds["response"] = best_f1_threshold(labels, probs)
+    head_metrics = binary_metrics(labels, probs, config.thresholds["response"]).to_dict()
+    return {f"response_{config.response_rule}": head_metrics}
 
 
 def _categories_seen(examples: Sequence[GuardExample]) -> list[str]:

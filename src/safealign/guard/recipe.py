@@ -8,6 +8,7 @@ to a share of the prompts, multi-task training, calibration on dev, and an atomi
 from __future__ import annotations
 
 import logging
+import random
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,6 +20,14 @@ from safealign.guard.encoder_training import (
     train_encoder_guard,
 )
 from safealign.guard.examples import GuardExample, examples_from_samples
+from safealign.guard.generated import (
+    BENIGN_PROMPT_SOURCES,
+    GENERATED_LICENSE,
+    GENERATED_SOURCE,
+    HARMFUL_PROMPT_SOURCES,
+    GeneratedResponsesConfig,
+    generated_samples,
+)
 from safealign.guard.llm_training import LLMGuardTrainConfig
 from safealign.guard.sources import DEFAULT_TRAIN_SOURCES, SOURCES, load_source, with_refusals
 
@@ -41,6 +50,9 @@ class GuardTrainConfig:
     """Share of response-less prompts given a written refusal as a safe, refusing response."""
     dev_limit: int = 3000
     """At most this many dev examples for calibration (random, stable)."""
+    generated: GeneratedResponsesConfig = field(default_factory=GeneratedResponsesConfig)
+    """Answers written by the embedded LM at run time (cached outside the repo) for the
+    response-level heads; needs the harmful-instructions and benign sources."""
     encoder: EncoderGuardTrainConfig = field(default_factory=EncoderGuardTrainConfig)
     """Model and optimisation settings."""
 
@@ -57,17 +69,23 @@ def train_guard_from_sources(config: GuardTrainConfig) -> TrainResult:
                 f'source "{name}" is licensed {source.license}, not MIT / Apache-2.0 / CC-BY. '
                 "Set permissive_only: false for an experiment (never for the shipped default)."
             )
+    generated = build_generated(config, root)
     train = _examples(config, root, "train")
+    limit = config.encoder.max_train_examples
+    extra = examples_from_samples(generated["train"])
+    if limit is not None and len(train) + len(extra) > limit:  # every generated answer is kept
+        train = random.Random(config.encoder.seed).sample(train, max(0, limit - len(extra)))
+    train += extra
     dev = _examples(config, root, "dev")
     if len(dev) > config.dev_limit:
-        import random
-
         dev = random.Random(0).sample(dev, config.dev_limit)
+    dev += examples_from_samples(generated["dev"])  # kept whole: the response rule is fitted here
     log.info("guard mix: %d train, %d dev examples", len(train), len(dev))
     result = train_encoder_guard(train, dev, config.encoder)
     result.guard.config.training.update(
         {
-            "sources": {n: SOURCES[n].license for n in config.sources},
+            "sources": {n: SOURCES[n].license for n in config.sources}
+            | ({GENERATED_SOURCE: GENERATED_LICENSE} if generated["train"] else {}),
             "train_examples": dict(Counter(e.source for e in train)),
             "dev_examples": len(dev),
             "recipe": asdict(config),
@@ -75,6 +93,23 @@ def train_guard_from_sources(config: GuardTrainConfig) -> TrainResult:
     )
     result.guard.save(config.output)
     return result
+
+
+def build_generated(config: GuardTrainConfig, root: Path) -> dict[str, list]:
+    """Generated response-level samples per split (empty when disabled or the prompt sources
+    are not in the mix)."""
+    needed = {"harmful-instructions", "benign"}
+    if not config.generated.enabled or not needed <= set(config.sources):
+        return {"train": [], "dev": []}
+    pools = {}
+    for split in ("train", "dev"):
+        harmful = load_source("harmful-instructions", root, split)
+        benign = load_source("benign", root, split)
+        pools[split] = {
+            "harmful": [s for s in harmful if s.source in HARMFUL_PROMPT_SOURCES],
+            "benign": [s for s in benign if s.source in BENIGN_PROMPT_SOURCES],
+        }
+    return generated_samples(pools, config.generated)
 
 
 def _examples(config: GuardTrainConfig, root: Path, split: str) -> list[GuardExample]:
@@ -128,8 +163,6 @@ class LLMGuardRecipeConfig:
 
 def train_llm_guard_from_sources(config: LLMGuardRecipeConfig) -> list[float]:
     """Train a LoRA LLM guard on a subset of the sources' train split and save it."""
-    import random
-
     from safealign.guard.llm_guard import LLMGuard, LLMGuardConfig
     from safealign.guard.llm_training import train_llm_guard
     from safealign.models import load_model

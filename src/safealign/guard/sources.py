@@ -3,7 +3,9 @@
 Each reader turns one public dataset into Samples labelled for guarding (prompt harm, response
 harm, refusal, coarse categories) and records its license, so the shipped default guard is
 trained only on permissive sources (MIT / Apache-2.0 / CC-BY) and the rest stay evaluation-only.
-Nothing here copies rows into the repository: it reads them where they lie.
+Nothing here copies rows into the repository: it reads them where they lie, through
+`safealign.data.load_samples` wherever the project has a loader for the file (AdvBench,
+Do-Not-Answer, XSTest); the other readers adapt raw files no loader covers.
 
 Split rule for sources used both ways (Do-Not-Answer): a stable hash of the prompt id puts each
 prompt in train (70 %), dev (10 %) or test (20 %), all of its responses with it.
@@ -22,8 +24,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from safealign.data import load_samples
 from safealign.data.schema import Response, Sample
 from safealign.errors import DataError
+from safealign.taxonomy import load_taxonomy, map_categories
 
 TAXONOMY = "coarse"
 PERMISSIVE = ("MIT", "Apache-2.0", "CC-BY-3.0", "CC-BY-4.0")
@@ -141,12 +145,8 @@ CATQA_SUB = {
 def read_harmful_instructions(root: Path, split: str) -> list[Sample]:
     """AdvBench, HarmBench val, CatQA-en, HarmfulQA, DangerousQA, MaliciousInstruct, TDC2023,
     refusal_direction harmful_train/val: harmful requests (MIT / Apache-2.0)."""
-    samples = _prompts(
-        pd.read_csv(_path(root, "advbench/dataset/raw/advbench.csv"))["goal"],
-        "advbench",
-        split,
-        True,
-    )
+    advbench = load_samples(_path(root, "advbench/dataset/raw/advbench.csv"), "advbench")
+    samples = _prompts([x.prompt for x in advbench.samples], "advbench", split, True)
     hb = pd.read_csv(_path(root, "harmbench/dataset/raw/harmbench_val.csv"))
     samples += _prompts(
         hb["Behavior"], "harmbench", split, True, lambda i: [HARMBENCH[hb["SemanticCategory"][i]]]
@@ -303,104 +303,95 @@ def with_refusals(samples: list[Sample], share: float = 0.3, seed: int = 0) -> l
 
 # -- labelled responses ----------------------------------------------------------------------------
 
-DNA_TYPES = {
-    "Risks from leaking or inferring sensitive information (organization/gov)": "Privacy",
-    "Assisting illegal activities": "Crime",
-    "Compromise privacy by leaking or inferring private information (person/individual)": "Privacy",
-    "Social stereotypes and unfair discrimination": "Hate and Harassment",
-    "Disseminating false or misleading information": "Deception",
-    "Nudging or advising users to perform unethical or unsafe actions": "Other",
-    "Mental Health or Overreliance Crisis": "Specialized Advice",
-    "Causing material harm by disseminating misinformation e.g. in medicine or law": (
-        "Specialized Advice"
-    ),
-    "Toxic language (hate speech)": "Hate and Harassment",
-    "Treat Chatbot as a Human": "Other",
-    "Reducing the cost of disinformation campaigns": "Deception",
-    "Adult Content": "Sexual",
-}
-DNA_MODELS = ("GPT4", "ChatGPT", "Claude", "ChatGLM2", "llama2-7b-chat", "vicuna-7b")
+DNA_NOT_HARMFUL = "Treat Chatbot as a Human"
+"""The one Do-Not-Answer harm type whose prompts are not harmful requests (prompt label unknown)."""
 
 
 def read_do_not_answer(root: Path, split: str) -> list[Sample]:
-    """Do-Not-Answer (Apache-2.0): risky prompts, each with six human-labelled responses.
-    Action 0 (refuses) is a refusal; action 4 (cannot, for lack of ability) is left unknown."""
-    frame = pd.read_csv(_path(root, "do_not_answer/datasets/data_en.csv"))
+    """Do-Not-Answer (Apache-2.0) through `safealign.data`: risky prompts, each with six
+    human-labelled responses, regrouped into one Sample per prompt. Action 0 (refuses) is a
+    refusal; action 4 (cannot, for lack of ability) is left unknown; the others comply."""
+    loaded = load_samples(_path(root, "do_not_answer/datasets/data_en.csv"), "do-not-answer")
+    coarse = {c.code: c.name for c in load_taxonomy("coarse")}
+    grouped: dict[str, list[Sample]] = {}
+    for row in loaded.samples:
+        base = row.id[: -len(row.metadata["model"]) - 1]
+        grouped.setdefault(base, []).append(row)
     samples = []
-    for _, row in frame.iterrows():
-        if not _keep(f"dna:{row['id']}", split):
+    for base, rows in grouped.items():
+        if not _keep(f"dna:{base}", split):
             continue
-        category = DNA_TYPES.get(row["types_of_harm"], "Other")
-        responses = [
-            Response(
-                str(row[f"{m}_response"]),
-                is_safe=not bool(row[f"{m}_harmful"]),
-                categories=[category] if row[f"{m}_harmful"] else [],
-                refusal=None if row[f"{m}_action"] == 4 else bool(row[f"{m}_action"] == 0),
-                label=f"action_{row[f'{m}_action']}",
+        first = rows[0]
+        codes = map_categories(first.prompt_categories, "do-not-answer")
+        category = coarse[codes[0]] if codes else "Other"
+        responses = []
+        for row in rows:
+            answer = row.responses[0]
+            action = int(answer.label.removeprefix("action_"))
+            harmful = answer.is_safe is False
+            responses.append(
+                Response(
+                    answer.text,
+                    is_safe=answer.is_safe,
+                    categories=[category] if harmful else [],
+                    refusal=None if action == 4 else action == 0,
+                    label=answer.label,
+                )
             )
-            for m in DNA_MODELS
-        ]
         samples.append(
             Sample(
-                prompt=row["question"],
+                prompt=first.prompt,
                 responses=responses,
-                prompt_harmful=None if row["types_of_harm"] == "Treat Chatbot as a Human" else True,
+                prompt_harmful=None if first.prompt_categories == [DNA_NOT_HARMFUL] else True,
                 prompt_categories=[category],
                 taxonomy=TAXONOMY,
                 source="do_not_answer",
-                id=f"dna:{row['id']}",
+                id=f"dna:{base}",
             )
         )
     return samples
 
 
 def read_xstest_responses(root: Path, split: str) -> list[Sample]:
-    """XSTest completions (human labels): harmful = full compliance with an unsafe prompt;
-    partial refusals of unsafe prompts are ambiguous and left out. Evaluation only."""
-    prompts = pd.read_csv(_path(root, "xstest/xstest_prompts.csv"))
-    unsafe = dict(zip(prompts["prompt"], prompts["label"] == "unsafe", strict=False))
+    """XSTest completions (human labels) through `safealign.data`: harmful = full compliance
+    with an unsafe prompt; partial refusals of unsafe prompts are ambiguous and left out.
+    Evaluation only."""
     samples = []
     for path in sorted(_path(root, "xstest/model_completions").glob("*.csv")):
-        frame = pd.read_csv(path)
-        for _, row in frame.iterrows():
-            harmful_prompt = bool(
-                unsafe.get(row["prompt"], str(row["type"]).startswith("contrast"))
-            )
-            label = row["final_label"]
-            if harmful_prompt and label.startswith("3"):
+        for row in load_samples(path, "xstest").samples:
+            answer = row.responses[0]
+            if row.prompt_harmful and answer.label.startswith("3"):
                 continue
+            complied = answer.label.startswith("1")
             samples.append(
                 Sample(
-                    prompt=row["prompt"],
+                    prompt=row.prompt,
                     responses=[
                         Response(
-                            str(row["completion"]),
-                            is_safe=not (harmful_prompt and label.startswith("1")),
-                            refusal=not label.startswith("1"),
-                            label=label,
+                            answer.text,
+                            is_safe=not (row.prompt_harmful and complied),
+                            refusal=not complied,
+                            label=answer.label,
                         )
                     ],
-                    prompt_harmful=harmful_prompt,
+                    prompt_harmful=row.prompt_harmful,
                     taxonomy=TAXONOMY,
                     source="xstest_responses",
-                    id=f"{path.stem}:{row['id']}",
+                    id=f"{path.stem}:{row.id}",
                 )
             )
     return samples
 
 
 def read_xstest_prompts(root: Path, split: str) -> list[Sample]:
-    """XSTest prompts (CC-BY-4.0): 250 safe look-alikes, 200 unsafe. Held out (over-refusal)."""
-    frame = pd.read_csv(_path(root, "xstest/xstest_prompts.csv"))
+    """XSTest prompts (CC-BY-4.0) through `safealign.data`: 250 safe look-alikes, 200 unsafe.
+    Held out (over-refusal)."""
+    loaded = load_samples(_path(root, "xstest/xstest_prompts.csv"), "xstest")
     return [
         Sample(
-            prompt=r["prompt"],
-            prompt_harmful=r["label"] == "unsafe",
-            source="xstest",
-            id=f"xstest:{r['id']}",
+            prompt=r.prompt, prompt_harmful=r.prompt_harmful, source="xstest", id=f"xstest:{r.id}"
         )
-        for _, r in frame.iterrows()
+        for r in loaded.samples
     ]
 
 

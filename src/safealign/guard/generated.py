@@ -1,0 +1,201 @@
+"""Response-level training data generated at run time by the embedded LM, cached outside the repo.
+
+The permissive shared sets hold harmful *requests* but almost no harmful *answers* (142 in
+Do-Not-Answer), so a response head trained on them only echoes the prompt. The untuned embedded
+SmolLM2 complies with nearly every harmful request, which makes it a source of labelled answers:
+
+- harmful request, answered (no refusal phrase in its opening) -> harmful, not a refusal;
+- harmful request, with a refusal opening prefilled and continued by the model -> safe refusal;
+- benign request, answered -> safe, not a refusal (plain answers the refusal head must not flag).
+
+Nothing is written by hand and nothing lands in the repository: the generations are cached as
+JSONL under `safealign_home()/guard/`, keyed by the prompts and settings, so the one training
+command regenerates them on a fresh machine and reuses them afterwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from safealign.data.schema import Response, Sample
+from safealign.models.loading import LoadedModel
+
+log = logging.getLogger(__name__)
+
+HARMFUL_PROMPT_SOURCES = ("advbench", "catqa", "harmfulqa", "dangerousqa", "refusal_direction")
+"""Harmful-request sets whose licenses are permissive (AdvBench MIT, declare_lab Apache-2.0,
+refusal_direction Apache-2.0)."""
+BENIGN_PROMPT_SOURCES = ("clinc150", "self_instruct")
+GENERATED_SOURCE = "generated"
+GENERATED_LICENSE = "Apache-2.0 (SmolLM2-135M-Instruct answers to the permissive prompts)"
+REFUSAL_OPENINGS = (
+    "I'm sorry, but I can't help with",
+    "I can't assist with",
+    "Sorry, I won't",
+    "I must decline to",
+    "I'm not able to provide",
+    "As an AI assistant, I cannot",
+)
+
+
+@dataclass
+class GeneratedResponsesConfig:
+    """How many answers the embedded LM writes for the guard's response-level training data."""
+
+    enabled: bool = True
+    """Generate (or reuse cached) responses and add them to the training mix."""
+    model: str = "embedded"
+    """Causal LM that answers (the untuned embedded SmolLM2 complies with harmful requests)."""
+    dtype: str = "auto"
+    """Generation dtype ("auto" = bf16 on CPUs with avx512_bf16)."""
+    harmful_answers: int = 300
+    """Harmful requests answered freely (labelled harmful unless the answer refuses)."""
+    prefilled_refusals: int = 120
+    """Harmful requests answered after a prefilled refusal opening (safe, refusing)."""
+    benign_answers: int = 180
+    """Benign requests answered (safe, not refusing)."""
+    max_new_tokens: int = 48
+    """Tokens per answer (the guard reads at most max_length tokens of the pair anyway)."""
+    batch_size: int = 32
+    """Prompts per generation batch."""
+    dev_fraction: float = 0.15
+    """Share of the generated items drawn from dev-split prompts (for calibration)."""
+    seed: int = 0
+    """Seed for drawing prompts and refusal openings."""
+    cache_dir: str | None = None
+    """Cache folder (None: safealign_home()/guard)."""
+
+
+def opens_with_refusal(text: str, window: int = 120) -> bool:
+    """Whether the answer's opening holds a refusal phrase (the labelling rule for generated
+    answers: a harmful request answered without refusing is a harmful answer)."""
+    from safealign.evaluate.judges.keyword import REFUSAL_PHRASES
+
+    opening = text[:window].lower().replace("\u2019", "'")
+    return any(phrase in opening for phrase in REFUSAL_PHRASES)
+
+
+def plan_items(
+    pools: dict[str, dict[str, list[Sample]]], config: GeneratedResponsesConfig
+) -> list[dict]:
+    """Which prompt gets which kind of answer: {"split", "kind", "prompt", "prefix"} rows.
+
+    `pools[split]["harmful" | "benign"]` are candidate samples; each prompt is used once."""
+    rng = random.Random(config.seed)
+    items = []
+    for split in ("train", "dev"):
+        share = config.dev_fraction if split == "dev" else 1 - config.dev_fraction
+        harmful = list(pools[split]["harmful"])
+        benign = list(pools[split]["benign"])
+        rng.shuffle(harmful)
+        rng.shuffle(benign)
+        n_answer = round(config.harmful_answers * share)
+        n_refuse = round(config.prefilled_refusals * share)
+        n_benign = round(config.benign_answers * share)
+        for sample in harmful[:n_answer]:
+            items.append({"split": split, "kind": "answer", "prompt": sample.prompt, "prefix": ""})
+        for sample in harmful[n_answer : n_answer + n_refuse]:
+            prefix = rng.choice(REFUSAL_OPENINGS)
+            items.append(
+                {"split": split, "kind": "refusal", "prompt": sample.prompt, "prefix": prefix}
+            )
+        for sample in benign[:n_benign]:
+            items.append({"split": split, "kind": "benign", "prompt": sample.prompt, "prefix": ""})
+    return items
+
+
+def label_item(item: dict) -> Sample:
+    """A generated row as a labelled Sample (see the module docstring for the rules).
+
+    A prefilled refusal keeps only its first sentence: the small model often goes on to comply
+    ("..., however here is how"), which would teach that a refusal opening makes anything safe.
+    A benign request answered with a refusal phrase ("I'm sorry for any confusion...") gets an
+    unknown refusal label: such openings are as often apologies as refusals."""
+    text = item["response"].strip()
+    if item["kind"] == "refusal":
+        text = item["prefix"] + first_sentence(text[len(item["prefix"]) :])
+        response = Response(text, is_safe=True, refusal=True, categories=[], label="prefilled")
+        harmful_prompt = True
+    else:
+        refused = opens_with_refusal(text)
+        harmful_prompt = item["kind"] == "answer"
+        response = Response(
+            text,
+            is_safe=not (harmful_prompt and not refused),
+            refusal=refused if harmful_prompt or not refused else None,
+            label="generated",
+        )
+    return Sample(
+        prompt=item["prompt"],
+        responses=[response],
+        prompt_harmful=harmful_prompt,
+        taxonomy="coarse",
+        source=GENERATED_SOURCE,
+        id=f"generated:{hashlib.sha256(item['prompt'].encode()).hexdigest()[:12]}",
+        metadata={"kind": item["kind"], "split": item["split"]},
+    )
+
+
+def first_sentence(text: str) -> str:
+    """`text` up to and including its first sentence end (".", "!", "?" or a line break)."""
+    ends = [i for i in (text.find(c) for c in ".!?\n") if i >= 0]
+    return text[: min(ends) + 1].rstrip() if ends else text.rstrip()
+
+
+def cache_path(items: list[dict], config: GeneratedResponsesConfig) -> Path:
+    from safealign.models.paths import safealign_home
+
+    settings = {k: v for k, v in asdict(config).items() if k in ("model", "max_new_tokens")}
+    key = json.dumps([settings, items], sort_keys=True)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    folder = Path(config.cache_dir) if config.cache_dir else safealign_home() / "guard"
+    return folder / f"generated-responses-{digest}.jsonl"
+
+
+def generate_items(
+    items: list[dict], config: GeneratedResponsesConfig, loaded: LoadedModel | None = None
+) -> list[dict]:
+    """Answer every planned item with the LM (greedy, batched, length-sorted); `loaded`
+    replaces `config.model` when given."""
+    from safealign.models import GenerationConfig, generate, load_model
+
+    loaded = loaded or load_model(config.model, dtype=config.dtype)
+    outputs = generate(
+        loaded,
+        [item["prompt"] for item in items],
+        GenerationConfig(max_new_tokens=config.max_new_tokens, batch_size=config.batch_size),
+        assistant_prefixes=[item["prefix"] or None for item in items],
+        progress=len(items) > 50,
+    )
+    return [
+        {**item, "response": (item["prefix"] + " " + out[0].output.strip()).strip()}
+        for item, out in zip(items, outputs, strict=True)
+    ]
+
+
+def generated_samples(
+    pools: dict[str, dict[str, list[Sample]]],
+    config: GeneratedResponsesConfig,
+    loaded: LoadedModel | None = None,
+) -> dict[str, list[Sample]]:
+    """Generated, labelled samples per split ("train", "dev"), from the cache when present."""
+    from safealign.io import read_jsonl, write_jsonl_atomic
+
+    items = plan_items(pools, config)
+    path = cache_path(items, config)
+    if path.is_file():
+        rows = list(read_jsonl(path))
+        log.info("generated responses: %d from cache %s", len(rows), path)
+    else:
+        rows = generate_items(items, config, loaded)
+        write_jsonl_atomic(path, rows)
+        log.info("generated responses: %d written to %s", len(rows), path)
+    out: dict[str, list[Sample]] = {"train": [], "dev": []}
+    for row in rows:
+        out[row["split"]].append(label_item(row))
+    return out

@@ -1,0 +1,133 @@
+"""Generated response-level data: which prompt gets which answer, the labelling rules, the cache
+(outside the repo, reused without loading a model), and a real generation on the tiny model."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from safealign.data.schema import Sample
+from safealign.guard.generated import (
+    REFUSAL_OPENINGS,
+    GeneratedResponsesConfig,
+    cache_path,
+    generated_samples,
+    label_item,
+    opens_with_refusal,
+    plan_items,
+)
+from safealign.io import write_jsonl_atomic
+
+
+def _pools() -> dict:
+    def samples(kind: str, split: str, n: int) -> list[Sample]:
+        return [Sample(prompt=f"{kind} {split} request {i}") for i in range(n)]
+
+    return {
+        split: {"harmful": samples("harmful", split, 40), "benign": samples("benign", split, 40)}
+        for split in ("train", "dev")
+    }
+
+
+def _config(tmp_path, **overrides) -> GeneratedResponsesConfig:
+    base = dict(
+        harmful_answers=10,
+        prefilled_refusals=6,
+        benign_answers=8,
+        dev_fraction=0.5,
+        cache_dir=str(tmp_path),
+    )
+    return GeneratedResponsesConfig(**{**base, **overrides})
+
+
+def test_plan_uses_each_prompt_once_with_the_asked_counts(tmp_path) -> None:
+    items = plan_items(_pools(), _config(tmp_path))
+    counts = Counter((i["split"], i["kind"]) for i in items)
+    assert counts == {
+        ("train", "answer"): 5,
+        ("train", "refusal"): 3,
+        ("train", "benign"): 4,
+        ("dev", "answer"): 5,
+        ("dev", "refusal"): 3,
+        ("dev", "benign"): 4,
+    }
+    assert len({i["prompt"] for i in items}) == len(items)
+    assert all(
+        i["prompt"].startswith(f"harmful {i['split']}") for i in items if i["kind"] != "benign"
+    )
+    assert all(i["prefix"] for i in items if i["kind"] == "refusal")
+    assert not any(i["prefix"] for i in items if i["kind"] != "refusal")
+    assert plan_items(_pools(), _config(tmp_path)) == items  # seeded
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "harmful", "refusal"),
+    [
+        ("answer", "[unsafe response text]", True, False),  # a harmful request, complied with
+        ("answer", "I'm sorry, but I cannot do that.", False, True),  # the model refused itself
+        (
+            "answer",
+            "Sure. As an AI, I can\u2019t verify it, but [unsafe response text]",
+            False,
+            True,
+        ),
+        ("benign", "Mix flour, water and yeast, then bake.", False, False),
+        ("benign", "I'm sorry for any confusion. The time is noon.", False, None),  # unknown
+    ],
+)
+def test_labelling_rules(kind, text, harmful, refusal) -> None:
+    item = {"split": "train", "kind": kind, "prompt": "p", "prefix": "", "response": text}
+    sample = label_item(item)
+    response = sample.responses[0]
+    assert response.is_safe is (not harmful)
+    assert response.refusal is refusal
+    assert sample.prompt_harmful is (kind != "benign")
+    assert sample.source == "generated"
+
+
+def test_a_prefilled_refusal_keeps_only_its_first_sentence() -> None:
+    prefix = "I must decline to"
+    item = {
+        "split": "train",
+        "kind": "refusal",
+        "prompt": "p",
+        "prefix": prefix,
+        "response": f"{prefix} do that. However, [unsafe response text]",
+    }
+    response = label_item(item).responses[0]
+    assert response.text == "I must decline to do that."
+    assert response.is_safe is True and response.refusal is True
+
+
+def test_refusal_opening_only_counts_near_the_start() -> None:
+    assert opens_with_refusal("I can't help with that.")
+    assert not opens_with_refusal("Here is the recipe. " + "x" * 200 + " I'm sorry it is long.")
+
+
+def test_the_cache_is_read_instead_of_generating(tmp_path) -> None:
+    config = _config(tmp_path, model="no-such-model")  # generating would fail loudly
+    items = plan_items(_pools(), config)
+    path = cache_path(items, config)
+    assert path.parent == tmp_path
+    rows = [{**i, "response": f"{i['prefix']} [cached answer]".strip()} for i in items]
+    write_jsonl_atomic(path, rows)
+    out = generated_samples(_pools(), config)
+    assert len(out["train"]) == 12 and len(out["dev"]) == 12
+    assert all(s.responses[0].text.endswith("[cached answer]") for s in out["train"])
+    other = _config(tmp_path, max_new_tokens=7)  # other settings: another cache file
+    assert cache_path(plan_items(_pools(), other), other) != path
+
+
+def test_generation_on_the_tiny_model_fills_the_cache(tmp_path, tiny) -> None:
+    config = _config(
+        tmp_path, harmful_answers=2, prefilled_refusals=2, benign_answers=2, max_new_tokens=3
+    )
+    out = generated_samples(_pools(), config, loaded=tiny)
+    assert cache_path(plan_items(_pools(), config), config).is_file()
+    refusals = [s for split in out.values() for s in split if s.metadata["kind"] == "refusal"]
+    assert refusals
+    for sample in refusals:  # the prefilled opening is part of the answer, then the model's text
+        text = sample.responses[0].text
+        assert any(text.startswith(opening) for opening in REFUSAL_OPENINGS)
+        assert sample.responses[0].refusal is True and sample.responses[0].is_safe is True
