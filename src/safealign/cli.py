@@ -39,11 +39,17 @@ def build_config(cls: type[ConfigT], config: Path | None, section: str, **flags:
     return load_config(cls, config, flags, section=section)
 
 
-def _limit_threads() -> None:
-    """Two threads by default: the project's machines have two cores."""
+def _prepare_runtime() -> None:
+    """Two threads by default (the project's machines have two cores), and quiet library logs:
+    safealign shows its own progress bars."""
+    import warnings
+
     import torch
+    from transformers.utils import logging as transformers_logging
 
     torch.set_num_threads(int(os.environ.get("SAFEALIGN_THREADS", "2")))
+    transformers_logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", category=FutureWarning)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -54,22 +60,62 @@ def _limit_threads() -> None:
 def demo(
     config: Path | None = ConfigOption,
     model: str | None = typer.Option(None, help='Model spec: "embedded", a folder or a hub id.'),
-    max_new_tokens: int | None = typer.Option(None, help="Tokens per answer."),
+    output_dir: str | None = typer.Option(None, help="Where the report and adapter go."),
+    align: bool | None = typer.Option(None, "--align/--no-align", help="Run the align stage."),
+    guard: str | None = typer.Option(None, help='Guard spec ("embedded", folder, "llm:<model>").'),
 ) -> None:
-    """Run the main job on the embedded defaults: measure -> align -> guard."""
+    """Run the main job on the embedded defaults: measure -> guard -> align -> measure again."""
     from safealign.pipeline import DemoConfig, run_demo
 
-    _limit_threads()
-    cfg = build_config(DemoConfig, config, "demo", model=model, max_new_tokens=max_new_tokens)
+    _prepare_runtime()
+    cfg = build_config(
+        DemoConfig, config, "demo", model=model, output_dir=output_dir, align=align, guard=guard
+    )
     console.rule(f"[bold]safealign demo[/] on {cfg.model}")
-    answers = run_demo(cfg)
-    table = Table(title="What the model answers", show_lines=True)
-    table.add_column("kind")
-    table.add_column("prompt", max_width=40)
-    table.add_column("answer", max_width=70)
-    for answer in answers:
-        table.add_row(answer.kind, answer.prompt, answer.answer)
+    report = run_demo(cfg, on_stage=_print_demo_stage)
+    console.rule("[bold]summary")
+    table = Table(title="Harmful compliance and over-refusal (95% CI)")
+    table.add_column("model")
+    table.add_column("harmful compliance (lower is safer)")
+    table.add_column("over-refusal (lower is more helpful)")
+    for name, result in (("before", report.before), ("after alignment", report.after)):
+        if result is not None:
+            table.add_row(name, str(result.harmful_compliance), str(result.over_refusal))
     console.print(table)
+    console.print(
+        f"report: {report.output_dir}/report.md, plot: {report.output_dir}/before_after.png"
+    )
+
+
+def _print_demo_stage(stage: str, result: Any) -> None:
+    if stage in ("measure", "measure_after"):
+        title = "before alignment" if stage == "measure" else "after alignment"
+        table = Table(title=f"Answers {title} (sample)", show_lines=True)
+        table.add_column("kind")
+        table.add_column("prompt", max_width=40)
+        table.add_column("answer", max_width=60)
+        table.add_column("refused")
+        for answer in result.answers[:: max(len(result.answers) // 6, 1)][:6]:
+            table.add_row(answer.kind, answer.prompt, answer.answer, str(answer.refused))
+        console.print(table)
+        console.print(
+            f"harmful compliance {result.harmful_compliance}   "
+            f"over-refusal {result.over_refusal}   (judge: {result.judge})"
+        )
+    elif stage == "guard":
+        console.print(
+            f"guard {result['guard']}: prompt accuracy {result['prompt_accuracy']:.2f}, "
+            f"harmful prompts flagged {result['harmful_prompts_flagged']}"
+            f"/{result['num_harmful_prompts']}, benign flagged "
+            f"{result['benign_prompts_flagged']}/{result['num_benign_prompts']}, "
+            f"answers flagged harmful {result['answers_flagged_harmful']}"
+        )
+    elif stage == "align":
+        console.print(
+            f"aligned with {result['method']}: {result['pairs']} pairs "
+            f"({result['pairs_with_unsafe_response']} with an unsafe answer), {result['steps']} "
+            f"steps, loss {result['loss_first']:.3f} -> {result['loss_last']:.3f}"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,7 +284,7 @@ def eval_run(
     """Generate answers for a task, judge them, and write the run directory with its reports."""
     from safealign.evaluate import EvalConfig, run_eval
 
-    _limit_threads()
+    _prepare_runtime()
     cfg = build_config(
         EvalConfig,
         config,
@@ -279,7 +325,7 @@ def eval_rescore(
     """Score a saved run with other judges, without generating again."""
     from safealign.evaluate import rescore
 
-    _limit_threads()
+    _prepare_runtime()
     del config
     if not judge:
         raise typer.BadParameter("give at least one --judge")
@@ -312,7 +358,7 @@ def eval_judge_agreement(
     from safealign.evaluate import EvalConfig, judge_agreement, xstest_completions
     from safealign.evaluate.tasks import shared_data_dir
 
-    _limit_threads()
+    _prepare_runtime()
     cfg = build_config(EvalConfig, config, "eval", data_dir=data_dir)
     samples = xstest_completions(shared_data_dir(cfg))
     results = judge_agreement(judge or ["refusal-keyword", "refusal-model"], samples)
@@ -345,7 +391,7 @@ def eval_train_refusal_judge(
     """Rebuild the refusal-model judge's weights from Do-Not-Answer's human action labels."""
     from safealign.evaluate.judges.refusal_classifier import DEFAULT_HEAD, train_refusal_head
 
-    _limit_threads()
+    _prepare_runtime()
     del config
     info = train_refusal_head(data, out or DEFAULT_HEAD)
     console.print(info)
@@ -366,7 +412,7 @@ def label(
     from safealign.data import load_samples
     from safealign.evaluate import label_with_jury
 
-    _limit_threads()
+    _prepare_runtime()
     del config
     summary = label_with_jury(load_samples(data, format, limit=limit).samples, jury, out)
     console.print(summary)
@@ -414,7 +460,7 @@ def train_command(
     from safealign.train.config import TrainConfig
     from safealign.train.trainer import train
 
-    _limit_threads()
+    _prepare_runtime()
     cfg = build_config(
         TrainConfig,
         config,
@@ -465,7 +511,7 @@ def synth_course_correction(
     from safealign.train.synthesis import CourseCorrectionConfig
     from safealign.train.synthesis.run import run_course_correction
 
-    _limit_threads()
+    _prepare_runtime()
     cfg = build_config(
         CourseCorrectionConfig,
         config,
@@ -496,7 +542,7 @@ def synth_redteam(
     from safealign.train.synthesis import RedTeamConfig
     from safealign.train.synthesis.run import run_redteam
 
-    _limit_threads()
+    _prepare_runtime()
     cfg = build_config(
         RedTeamConfig,
         config,
@@ -535,7 +581,7 @@ def guard_train(
         train_llm_guard_from_sources,
     )
 
-    _limit_threads()
+    _prepare_runtime()
     if kind == "llm":
         llm_cfg = build_config(
             LLMGuardRecipeConfig, config, "train_llm", output=output, data_dir=data_dir
@@ -572,7 +618,7 @@ def guard_eval(
     """Harmful-class F1 / precision / recall / AUPRC (prompt and response level), PR curves."""
     from safealign.guard.evaluation import GuardEvalConfig, run_guard_eval
 
-    _limit_threads()
+    _prepare_runtime()
     cfg = build_config(
         GuardEvalConfig, config, "eval", guard=guard, data=data or None, limit=limit, output=output
     )
@@ -607,7 +653,7 @@ def guard_classify(
     """Judge conversations from JSONL (or stdin) and write one JSONL verdict per line."""
     from safealign.guard.files import GuardClassifyConfig, classify_file
 
-    _limit_threads()
+    _prepare_runtime()
     names = [c.strip() for c in categories.split(",") if c.strip()] if categories else None
     cfg = build_config(
         GuardClassifyConfig,
