@@ -102,21 +102,25 @@ def run_demo(
     report = DemoReport(
         model=loaded.name, before=before, seconds=seconds, output_dir=str(output_dir)
     )
+    write_demo_report(report, config, output_dir)  # after every stage: a crash keeps the rest
     notify("measure", before)
 
     if config.guard:
         started = time.time()
         report.guard["before"] = moderate_answers(config.guard, before)
         seconds["guard"] = time.time() - started
+        write_demo_report(report, config, output_dir)
         notify("guard", report.guard["before"])
 
     if config.align:
         started = time.time()
         aligned, report.training = align_model(loaded, config, output_dir)
         seconds["align"] = time.time() - started
+        write_demo_report(report, config, output_dir)
         notify("align", report.training)
         started = time.time()
         report.after = _measure(aligned, config)
+        write_demo_report(report, config, output_dir)
         if config.guard:
             report.guard["after"] = moderate_answers(config.guard, report.after)
         seconds["measure_after"] = time.time() - started
