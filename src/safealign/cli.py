@@ -199,9 +199,11 @@ def data_convert(
 
 
 @data_app.command("formats")
-def data_formats() -> None:
-    """List the known source formats."""
+def data_formats(config: Path | None = ConfigOption) -> None:
+    """List the known source formats (takes --config like every verb; it has no settings)."""
     from safealign.data import formats
+
+    del config
 
     table = Table(title="formats")
     table.add_column("name")
