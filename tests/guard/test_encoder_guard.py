@@ -84,6 +84,16 @@ def test_pooling_averages_all_tokens_and_the_response_tokens_apart() -> None:
     assert pool_features(hidden, attention, segments).tolist() == [[3.0, 5.0]]
 
 
+def test_the_opening_pools_only_the_first_response_tokens() -> None:
+    hidden = torch.tensor([[[1.0], [3.0], [5.0], [7.0], [9.0], [100.0]]])
+    attention = torch.tensor([[1, 1, 1, 1, 1, 0]])
+    segments = torch.tensor([[0, 0, 1, 1, 1, 1]])  # response: 5, 7, 9 (the last is padding)
+    features = pool_features(hidden, attention, segments, opening_tokens=2)
+    assert features.tolist() == [[5.0, 7.0, 6.0]]  # all, response, first two response tokens
+    no_response = pool_features(hidden, attention, torch.zeros_like(segments), opening_tokens=2)
+    assert no_response.tolist() == [[5.0, 0.0, 0.0]]
+
+
 def test_training_improves_the_guard_and_calibration_lands_in_the_config(tiny_encoder) -> None:
     examples = _examples()
     untrained = EncoderGuard.build(_guard_config(tiny_encoder))

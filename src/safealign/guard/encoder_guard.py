@@ -63,6 +63,9 @@ class EncoderGuardConfig:
     lora_layers: int = 2
     """Adapt only the top this many encoder layers: the backward pass stops there (3x cheaper
     training on CPU); 0 adapts every layer."""
+    opening_tokens: int = 0
+    """Also pool the response's first this many tokens (where it refuses or complies); 0 = off
+    (guards saved before this feature)."""
     severity: bool = False
     """Whether the severity head was trained (verdicts carry severity only then)."""
     temperatures: dict[str, float] = field(default_factory=lambda: dict.fromkeys(BINARY_HEADS, 1.0))
@@ -103,13 +106,25 @@ class GuardHeads(nn.Module):
         }
 
 
-def pool_features(hidden: Tensor, attention_mask: Tensor, token_type_ids: Tensor) -> Tensor:
-    """[mean over all tokens ; mean over response tokens] (zeros where there is no response)."""
+def pool_features(
+    hidden: Tensor, attention_mask: Tensor, token_type_ids: Tensor, opening_tokens: int = 0
+) -> Tensor:
+    """[mean over all tokens ; mean over response tokens (; mean over the response's first
+    `opening_tokens` tokens)], zeros where there is no response.
+
+    The opening is where an answer refuses or complies; averaged over a long answer, a refusal
+    followed by a lecture looks like any other text."""
     mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-    response = (token_type_ids * attention_mask).unsqueeze(-1).to(hidden.dtype)
+    in_response = token_type_ids * attention_mask
+    response = in_response.unsqueeze(-1).to(hidden.dtype)
     mean_all = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
     mean_response = (hidden * response).sum(1) / response.sum(1).clamp(min=1)
-    return torch.cat([mean_all, mean_response], dim=-1)
+    parts = [mean_all, mean_response]
+    if opening_tokens > 0:
+        position = torch.cumsum(in_response, dim=1)
+        opening = (in_response * (position <= opening_tokens)).unsqueeze(-1).to(hidden.dtype)
+        parts.append((hidden * opening).sum(1) / opening.sum(1).clamp(min=1))
+    return torch.cat(parts, dim=-1)
 
 
 class EncoderGuard:
@@ -132,8 +147,9 @@ class EncoderGuard:
         encoder, tokenizer = _load_encoder(config.encoder)
         if config.lora_rank > 0:
             encoder = _attach_lora(encoder, config)
+        parts = 3 if config.opening_tokens > 0 else 2
         heads = GuardHeads(
-            2 * encoder.config.hidden_size, config.hidden_size, len(config.categories)
+            parts * encoder.config.hidden_size, config.hidden_size, len(config.categories)
         )
         return cls(encoder, tokenizer, heads, config)
 
@@ -231,7 +247,10 @@ class EncoderGuard:
             token_type_ids=batch["token_type_ids"],
         )
         features = pool_features(
-            outputs.last_hidden_state, batch["attention_mask"], batch["token_type_ids"]
+            outputs.last_hidden_state,
+            batch["attention_mask"],
+            batch["token_type_ids"],
+            self.config.opening_tokens,
         )
         return {k: v.float() for k, v in self.heads(features).items()}
 

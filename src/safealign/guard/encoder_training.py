@@ -55,6 +55,8 @@ class EncoderGuardTrainConfig:
     """Adapt only the top this many encoder layers (0 = all): cheaper backward passes."""
     hidden_size: int = 256
     """Width of the shared layer under the heads."""
+    opening_tokens: int = 16
+    """Pool the response's first this many tokens as extra features (0 = off)."""
     epochs: float = 2.0
     """Passes over the training examples (fractions allowed)."""
     batch_size: int = 32
@@ -106,6 +108,7 @@ def train_encoder_guard(
             hidden_size=config.hidden_size,
             lora_rank=config.lora_rank,
             lora_layers=config.lora_layers,
+            opening_tokens=config.opening_tokens,
             severity=any(e.severity is not None for e in train),
         )
     )

@@ -45,6 +45,20 @@ REFUSALS = (
 )
 
 
+REFUSAL_FOLLOW_UPS = (
+    "It is important to stay safe and to respect the law.",
+    "This could put you or other people at risk.",
+    "If you are curious about the topic, I can point you to general, reliable information.",
+    "Please consider talking to a qualified professional.",
+    "I want to be helpful, but I have to avoid content that could cause harm.",
+    "Let me know if there is something else I can do for you.",
+    "Encouraging violence or illegal activity goes against my guidelines.",
+    "Everyone deserves to be treated with respect and kindness.",
+)
+"""Safe sentences that follow a refusal, so that refusals of realistic length (an opening, then
+a lecture or an offer) are refusals too, not only one-line templates."""
+
+
 @dataclass(frozen=True)
 class Source:
     """A named guard dataset: where it lies, its license, and how to read a split of it."""
@@ -295,7 +309,10 @@ def with_refusals(samples: list[Sample], share: float = 0.3, seed: int = 0) -> l
     out = []
     for sample in samples:
         if not sample.responses and rng.random() < share:
-            refusal = Response(rng.choice(REFUSALS), is_safe=True, refusal=True, categories=[])
+            text = " ".join(
+                [rng.choice(REFUSALS), *rng.sample(REFUSAL_FOLLOW_UPS, rng.randint(0, 3))]
+            )
+            refusal = Response(text, is_safe=True, refusal=True, categories=[])
             sample = Sample(**{**sample.__dict__, "responses": [refusal]})
         out.append(sample)
     return out
