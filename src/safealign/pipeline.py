@@ -56,6 +56,8 @@ class DemoConfig:
     """Answer length of the red-team samples."""
     align_epochs: int = 2
     """Passes over the red-team pairs."""
+    align_prompts: int | None = None
+    """Use only the first N of the 80 built-in training prompts (None: all)."""
     learning_rate: float = 1e-4
     """LoRA learning rate."""
     beta: float = 0.5
@@ -186,7 +188,11 @@ def align_model(
         max_pairs_per_prompt=2,
         batch_size=32,
     )
-    pairs = synthesize_redteam(align_prompts(), loaded, redteam)
+    prompts = align_prompts()
+    if config.align_prompts is not None:  # keep both kinds: harmful come first, benign last
+        half = config.align_prompts // 2
+        prompts = prompts[:half] + prompts[len(prompts) - (config.align_prompts - half) :]
+    pairs = synthesize_redteam(prompts, loaded, redteam, progress=True)
     save_samples(pairs, output_dir / "redteam_pairs.jsonl")
     train_config = TrainConfig(
         model=config.model,
@@ -204,7 +210,7 @@ def align_model(
         save_every=None,
         precompute_reference=True,
     )
-    result = train(train_config, samples=pairs)
+    result = train(train_config, loaded=loaded, samples=pairs)  # LoRA-wraps `loaded` in place
     first, last = result.metrics[0], result.metrics[-1]
     summary = {
         "method": "bfpo (LoRA)",
@@ -225,13 +231,17 @@ def align_model(
 def write_demo_report(report: DemoReport, config: DemoConfig, output_dir: Path) -> None:
     """report.json, report.md and before_after.png in `output_dir`, each written atomically."""
     data = report.to_dict() | {"config": config_to_dict(config)}
-    for stage in ("before", "after"):
-        if stage in report.guard:
-            data["guard"][stage] = {k: v for k, v in report.guard[stage].items() if k != "verdicts"}
+    # The verdicts go to answers.json; report.json keeps the guard's summary (a new dict, so
+    # the report object itself keeps its verdicts).
+    data["guard"] = {
+        stage: {k: v for k, v in summary.items() if k != "verdicts"}
+        for stage, summary in report.guard.items()
+    }
     write_json_atomic(output_dir / "report.json", data)
     answers = {
         "before": [asdict(a) for a in report.before.answers],
         "after": [asdict(a) for a in report.after.answers] if report.after else [],
+        "guard_verdicts": {stage: g["verdicts"] for stage, g in report.guard.items()},
     }
     write_text_atomic(output_dir / "answers.json", json.dumps(answers, indent=1) + "\n")
     write_text_atomic(output_dir / "report.md", demo_markdown(report))
