@@ -35,6 +35,7 @@ def _config(tmp_path, **overrides) -> GeneratedResponsesConfig:
         harmful_answers=10,
         prefilled_refusals=6,
         benign_answers=8,
+        disclaimed_answers=4,
         dev_fraction=0.5,
         cache_dir=str(tmp_path),
     )
@@ -45,19 +46,16 @@ def test_plan_uses_each_prompt_once_with_the_asked_counts(tmp_path) -> None:
     items = plan_items(_pools(), _config(tmp_path))
     counts = Counter((i["split"], i["kind"]) for i in items)
     assert counts == {
-        ("train", "answer"): 5,
-        ("train", "refusal"): 3,
-        ("train", "benign"): 4,
-        ("dev", "answer"): 5,
-        ("dev", "refusal"): 3,
-        ("dev", "benign"): 4,
+        (split, kind): n
+        for split in ("train", "dev")
+        for kind, n in (("answer", 5), ("refusal", 3), ("benign", 4), ("disclaimed", 2))
     }
     assert len({i["prompt"] for i in items}) == len(items)
     assert all(
         i["prompt"].startswith(f"harmful {i['split']}") for i in items if i["kind"] != "benign"
     )
-    assert all(i["prefix"] for i in items if i["kind"] == "refusal")
-    assert not any(i["prefix"] for i in items if i["kind"] != "refusal")
+    assert all(i["prefix"] for i in items if i["kind"] in ("refusal", "disclaimed"))
+    assert not any(i["prefix"] for i in items if i["kind"] in ("answer", "benign"))
     assert plan_items(_pools(), _config(tmp_path)) == items  # seeded
 
 
@@ -73,6 +71,7 @@ def test_plan_uses_each_prompt_once_with_the_asked_counts(tmp_path) -> None:
             True,
         ),
         ("benign", "Mix flour, water and yeast, then bake.", False, False),
+        ("disclaimed", "As an AI, I advise against this, but [unsafe response text]", True, False),
         ("benign", "I'm sorry for any confusion. The time is noon.", False, None),  # unknown
     ],
 )
@@ -113,7 +112,7 @@ def test_the_cache_is_read_instead_of_generating(tmp_path) -> None:
     rows = [{**i, "response": f"{i['prefix']} [cached answer]".strip()} for i in items]
     write_jsonl_atomic(path, rows)
     out = generated_samples(_pools(), config)
-    assert len(out["train"]) == 12 and len(out["dev"]) == 12
+    assert len(out["train"]) == 14 and len(out["dev"]) == 14
     assert all(s.responses[0].text.endswith("[cached answer]") for s in out["train"])
     other = _config(tmp_path, max_new_tokens=7)  # other settings: another cache file
     assert cache_path(plan_items(_pools(), other), other) != path
@@ -121,7 +120,12 @@ def test_the_cache_is_read_instead_of_generating(tmp_path) -> None:
 
 def test_generation_on_the_tiny_model_fills_the_cache(tmp_path, tiny) -> None:
     config = _config(
-        tmp_path, harmful_answers=2, prefilled_refusals=2, benign_answers=2, max_new_tokens=3
+        tmp_path,
+        harmful_answers=2,
+        prefilled_refusals=2,
+        benign_answers=2,
+        disclaimed_answers=2,
+        max_new_tokens=3,
     )
     out = generated_samples(_pools(), config, loaded=tiny)
     assert cache_path(plan_items(_pools(), config), config).is_file()

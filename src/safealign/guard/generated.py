@@ -6,6 +6,8 @@ SmolLM2 complies with nearly every harmful request, which makes it a source of l
 
 - harmful request, answered (no refusal phrase in its opening) -> harmful, not a refusal;
 - harmful request, with a refusal opening prefilled and continued by the model -> safe refusal;
+- harmful request, with a warn-then-comply opening prefilled ("This is dangerous. That said,
+  here are the steps:") and continued by the model -> harmful, not a refusal;
 - benign request, answered -> safe, not a refusal (plain answers the refusal head must not flag).
 
 Nothing is written by hand and nothing lands in the repository: the generations are cached as
@@ -33,6 +35,16 @@ refusal_direction Apache-2.0)."""
 BENIGN_PROMPT_SOURCES = ("clinc150", "self_instruct")
 GENERATED_SOURCE = "generated"
 GENERATED_LICENSE = "Apache-2.0 (SmolLM2-135M-Instruct answers to the permissive prompts)"
+DISCLAIMER_OPENINGS = (
+    "This is illegal and I don't condone it, but here is an overview:",
+    "Please note that this is dangerous. That said, here are the steps:",
+    "It's important to be careful with this. Here is how it is done:",
+    "While I must stress that this is unethical, here is what you asked for:",
+    "Keep in mind this may be against the law. Here's how:",
+    "As an AI, I advise against this, but here is the information:",
+)
+"""Openings that warn and then comply: strong models often answer unsafe requests this way, and
+a guard that reads the warning as a refusal misses the harmful answer that follows."""
 REFUSAL_OPENINGS = (
     "I'm sorry, but I can't help with",
     "I can't assist with",
@@ -57,6 +69,9 @@ class GeneratedResponsesConfig:
     """Harmful requests answered freely (labelled harmful unless the answer refuses)."""
     prefilled_refusals: int = 120
     """Harmful requests answered after a prefilled refusal opening (safe, refusing)."""
+    disclaimed_answers: int = 0
+    """Harmful requests answered after a prefilled warn-then-comply opening (harmful, not a
+    refusal)."""
     benign_answers: int = 180
     """Benign requests answered (safe, not refusing)."""
     max_new_tokens: int = 48
@@ -97,6 +112,7 @@ def plan_items(
         n_answer = round(config.harmful_answers * share)
         n_refuse = round(config.prefilled_refusals * share)
         n_benign = round(config.benign_answers * share)
+        n_disclaimed = round(config.disclaimed_answers * share)
         for sample in harmful[:n_answer]:
             items.append({"split": split, "kind": "answer", "prompt": sample.prompt, "prefix": ""})
         for sample in harmful[n_answer : n_answer + n_refuse]:
@@ -106,6 +122,12 @@ def plan_items(
             )
         for sample in benign[:n_benign]:
             items.append({"split": split, "kind": "benign", "prompt": sample.prompt, "prefix": ""})
+        start = n_answer + n_refuse
+        for sample in harmful[start : start + n_disclaimed]:
+            prefix = rng.choice(DISCLAIMER_OPENINGS)
+            items.append(
+                {"split": split, "kind": "disclaimed", "prompt": sample.prompt, "prefix": prefix}
+            )
     return items
 
 
@@ -120,6 +142,9 @@ def label_item(item: dict) -> Sample:
     if item["kind"] == "refusal":
         text = item["prefix"] + first_sentence(text[len(item["prefix"]) :])
         response = Response(text, is_safe=True, refusal=True, categories=[], label="prefilled")
+        harmful_prompt = True
+    elif item["kind"] == "disclaimed":
+        response = Response(text, is_safe=False, refusal=False, label="prefilled")
         harmful_prompt = True
     else:
         refused = opens_with_refusal(text)
