@@ -79,11 +79,15 @@ class DemoReport:
     output_dir: str = ""
 
     def to_dict(self) -> dict[str, Any]:
+        """The measured figures; the guard's per-answer verdicts go to answers.json instead."""
         return {
             "model": self.model,
             "before": self.before.to_dict(),
             "after": self.after.to_dict() if self.after else None,
-            "guard": self.guard,
+            "guard": {
+                stage: {k: v for k, v in summary.items() if k != "verdicts"}
+                for stage, summary in self.guard.items()
+            },
             "training": self.training,
             "seconds": self.seconds,
         }
@@ -231,12 +235,6 @@ def align_model(
 def write_demo_report(report: DemoReport, config: DemoConfig, output_dir: Path) -> None:
     """report.json, report.md and before_after.png in `output_dir`, each written atomically."""
     data = report.to_dict() | {"config": config_to_dict(config)}
-    # The verdicts go to answers.json; report.json keeps the guard's summary (a new dict, so
-    # the report object itself keeps its verdicts).
-    data["guard"] = {
-        stage: {k: v for k, v in summary.items() if k != "verdicts"}
-        for stage, summary in report.guard.items()
-    }
     write_json_atomic(output_dir / "report.json", data)
     answers = {
         "before": [asdict(a) for a in report.before.answers],
