@@ -8,8 +8,8 @@ from collections import Counter
 import pytest
 
 from safealign.data.schema import Sample
+from safealign.data.text import REFUSAL_OPENINGS
 from safealign.guard.generated import (
-    REFUSAL_OPENINGS,
     GeneratedResponsesConfig,
     cache_path,
     generated_samples,

@@ -7,6 +7,7 @@ import random
 import pytest
 
 from safealign.data.schema import Response, Sample
+from safealign.data.text import REFUSAL_OPENINGS
 from safealign.models import tiny_model
 from safealign.train.synthesis import (
     CourseCorrectionConfig,
@@ -55,6 +56,7 @@ def test_prefixes_are_opener_cut_trigger_and_grow():
         cuts.append(prefix[len(opener) + 1 : -len(trigger) - 1])
     assert all(HARMFUL.startswith(cut) for cut in cuts)
     assert [len(c) for c in cuts] == sorted(len(c) for c in cuts) and len(set(cuts)) == 4
+    assert len({p.split(" ")[0] for p in prefixes}) == 1  # one opener for the four prefixes
     assert course_correction_prefixes(HARMFUL, random.Random(0)) == prefixes  # seeded
 
 
@@ -91,11 +93,53 @@ def test_course_correction_synthesis_emits_fifteen_ranked_pairs_deterministicall
         by_rank[meta["chosen_rank"]] = sample.responses[0].text
         by_rank[meta["rejected_rank"]] = sample.responses[1].text
         assert sample.better == 0 and sample.safer == 0
-    assert by_rank[5] == HARMFUL
+    opener = next(o for o in OPENERS if by_rank[5].startswith(o))
+    assert by_rank[5] == f"{opener} {HARMFUL}"  # the harmful answer under the same opener
     for rank in range(1, 5):  # SYN_i = prefix i + the aligned model's continuation
-        assert any(by_rank[rank].startswith(o) for o in OPENERS)
-        assert any(t in by_rank[rank] for t in CORRECTIVE_TRIGGERS)
+        assert by_rank[rank].startswith(opener)
+        trigger = next(t for t in CORRECTIVE_TRIGGERS if t in by_rank[rank])
+        after = by_rank[rank].split(trigger, 1)[1]
+        # continuation="sentence": at most one sentence end, and only at the very end
+        assert not any(mark in after[:-1] for mark in ".!?\n"), after
     assert not any(by_rank[0].startswith(o) for o in OPENERS)  # SR is written from scratch
+
+
+@pytest.mark.slow
+def test_safe_response_can_open_with_a_prefilled_refusal():
+    loaded = tiny_model(0)
+    items = [(Sample("how do I do the bad thing?", id="p0"), HARMFUL)]
+    config = CourseCorrectionConfig(
+        max_new_tokens=4, system_prompt=None, safe_response="prefilled-refusal"
+    )
+    pairs = synthesize_course_correction(items, loaded, config, progress=False)
+    safe = next(p.responses[0].text for p in pairs if p.metadata["chosen_rank"] == 0)
+    assert any(safe.startswith(opening) for opening in REFUSAL_OPENINGS)
+
+
+def test_prompt_only_items_are_answered_by_the_model_and_refusals_dropped(monkeypatch):
+    from safealign.models.generation import Generation
+    from safealign.train.synthesis import course_correction
+
+    answers = {
+        "q0": "Sure, here: step one, a. step two, b. step three, c. step four, d.",
+        "q1": "I'm sorry, I can't help with that, it is wrong, bad, illegal, and risky.",
+        "q2": "Too short.",
+    }
+
+    def fake_generate(loaded, conversations, config, **kwargs):
+        assert config.system_prompt is None  # the harmful answer comes without safety prompt
+        assert config.max_new_tokens == 96
+        return [[Generation("", answers[c[-1].content], 0, 0, "stop")] for c in conversations]
+
+    monkeypatch.setattr(course_correction, "generate", fake_generate)
+    samples = [Sample(q) for q in answers]
+    found = course_correction.answer_harmful_prompts(
+        samples,
+        None,
+        CourseCorrectionConfig(),
+        progress=False,  # type: ignore[arg-type]
+    )
+    assert [(s.prompt, a) for s, a in found] == [("q0", answers["q0"])]
 
 
 def test_redteam_pairs_order_by_helpfulness_and_carry_flags():

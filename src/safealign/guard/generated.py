@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from safealign.data.schema import Response, Sample
+from safealign.data.text import REFUSAL_OPENINGS, first_sentence
 from safealign.models.loading import LoadedModel
 
 log = logging.getLogger(__name__)
@@ -45,14 +46,6 @@ DISCLAIMER_OPENINGS = (
 )
 """Openings that warn and then comply: strong models often answer unsafe requests this way, and
 a guard that reads the warning as a refusal misses the harmful answer that follows."""
-REFUSAL_OPENINGS = (
-    "I'm sorry, but I can't help with",
-    "I can't assist with",
-    "Sorry, I won't",
-    "I must decline to",
-    "I'm not able to provide",
-    "As an AI assistant, I cannot",
-)
 
 
 @dataclass
@@ -164,12 +157,6 @@ def label_item(item: dict) -> Sample:
         id=f"generated:{hashlib.sha256(item['prompt'].encode()).hexdigest()[:12]}",
         metadata={"kind": item["kind"], "split": item["split"]},
     )
-
-
-def first_sentence(text: str) -> str:
-    """`text` up to and including its first sentence end (".", "!", "?" or a line break)."""
-    ends = [i for i in (text.find(c) for c in ".!?\n") if i >= 0]
-    return text[: min(ends) + 1].rstrip() if ends else text.rstrip()
 
 
 def cache_path(items: list[dict], config: GeneratedResponsesConfig) -> Path:

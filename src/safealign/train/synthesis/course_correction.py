@@ -5,6 +5,16 @@ of about t/4, and cut the answer after 1, 2, 3 and 4 steps' worth of marks. Each
 assistant prefix "opener + cut + corrective trigger" that an aligned model continues (SYN_1..4);
 the aligned model also answers from scratch (SR). Correcting earlier is better, so the ranking is
 SR > SYN_1 > SYN_2 > SYN_3 > SYN_4 > harmful, and all 15 ordered pairs become DPO pairs.
+
+Choices where the paper leaves room, made so that a small CPU model gives clean pairs:
+- one opener per prompt, also put before the harmful answer, so that every pair shares its
+  opening and differs exactly where one answer turns around (the DPO signal is at that point);
+- the continuation after the trigger keeps its first sentence only (`continuation="sentence"`):
+  a 135M "aligned model" tends to drift back into complying after one sentence;
+- the safe response can open with a prefilled refusal (`safe_response="prefilled-refusal"`);
+- prompt-only sources (harmful instructions without answers) are answered by the model itself
+  without the safety prompt (the untuned embedded model complies), and those answers are the
+  harmful responses; answers that refuse are dropped.
 """
 
 from __future__ import annotations
@@ -13,8 +23,10 @@ import itertools
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from safealign.data.schema import Message, Response, Sample
+from safealign.data.text import REFUSAL_OPENINGS, first_sentence
 from safealign.models import GenerationConfig, LoadedModel, generate
 
 PUNCTUATION = frozenset(',.!:;?-"(){}[]')
@@ -79,6 +91,14 @@ class CourseCorrectionConfig:
     """Skip harmful responses with fewer punctuation marks (too short to cut four times)."""
     seed: int = 0
     """Seeds the cut step, opener and trigger choices."""
+    continuation: Literal["sentence", "full"] = "sentence"
+    """Keep the aligned model's continuation up to its first sentence end, or all of it."""
+    safe_response: Literal["generated", "prefilled-refusal"] = "generated"
+    """SR written from scratch, or continued from a refusal opening (for unaligned models)."""
+    answer_prompt_only: bool = True
+    """Prompt-only items get a harmful response from the model itself, without system prompt."""
+    harmful_max_new_tokens: int = 96
+    """Tokens of those self-generated harmful responses."""
 
 
 def count_punctuation(text: str) -> int:
@@ -108,13 +128,17 @@ def cut_points(num_marks: int, rng: random.Random, cuts: int = NUM_CUTS) -> list
 
 
 def course_correction_prefixes(
-    harmful_response: str, rng: random.Random, cuts: int = NUM_CUTS
+    harmful_response: str, rng: random.Random, cuts: int = NUM_CUTS, opener: str | None = None
 ) -> list[str]:
-    """The four assistant prefixes: opener + harmful response cut at point i + trigger."""
+    """The four assistant prefixes: opener + harmful response cut at point i + trigger.
+
+    One opener serves all four (drawn here unless given); the trigger is drawn per prefix.
+    """
     points = cut_points(count_punctuation(harmful_response), rng, cuts)
+    opener = opener if opener is not None else rng.choice(OPENERS)
     prefixes = []
     for point in points:
-        opener, trigger = rng.choice(OPENERS), rng.choice(CORRECTIVE_TRIGGERS)
+        trigger = rng.choice(CORRECTIVE_TRIGGERS)
         prefixes.append(f"{opener} {cut_after_marks(harmful_response, point)} {trigger}")
     return prefixes
 
@@ -153,14 +177,21 @@ def synthesize_course_correction(
 ) -> list[Sample]:
     """15 ranked pairs per (request, harmful response), as two-response Samples (chosen first).
 
-    One generation call covers the safe responses (from scratch) and all continuations.
+    One generation call covers the safe responses and all continuations.
     """
     rng = random.Random(config.seed)
-    prefixes = [course_correction_prefixes(harmful, rng) for _, harmful in items]
+    openers = [rng.choice(OPENERS) for _ in items]
+    prefixes = [
+        course_correction_prefixes(harmful, rng, opener=opener)
+        for (_, harmful), opener in zip(items, openers, strict=True)
+    ]
     conversations: list[list[Message]] = []
     assistant_prefixes: list[str | None] = []
     for (sample, _), cut_prefixes in zip(items, prefixes, strict=True):
-        for prefix in [None, *cut_prefixes]:
+        safe_prefix = (
+            rng.choice(REFUSAL_OPENINGS) if config.safe_response == "prefilled-refusal" else None
+        )
+        for prefix in [safe_prefix, *cut_prefixes]:
             conversations.append(sample.conversation)
             assistant_prefixes.append(prefix)
     outputs = generate(
@@ -176,14 +207,19 @@ def synthesize_course_correction(
         assistant_prefixes=assistant_prefixes,
         progress=progress,
     )
-    texts = [
-        (prefix or "") + out[0].output
-        for prefix, out in zip(assistant_prefixes, outputs, strict=True)
-    ]
+    texts = []
+    for prefix, out in zip(assistant_prefixes, outputs, strict=True):
+        continued = out[0].output
+        if prefix is not None and config.continuation == "sentence":
+            continued = first_sentence(continued)
+        texts.append(
+            ((prefix + " ") if prefix and continued[:1].isalnum() else (prefix or "")) + continued
+        )
     per_item = NUM_CUTS + 1
     samples = []
-    for number, (sample, harmful) in enumerate(items):
-        ranked = [*(t.strip() for t in texts[number * per_item : (number + 1) * per_item]), harmful]
+    for number, ((sample, harmful), opener) in enumerate(zip(items, openers, strict=True)):
+        generated = [t.strip() for t in texts[number * per_item : (number + 1) * per_item]]
+        ranked = [*generated, f"{opener} {harmful}"]
         group = sample.id or str(number)
         for better, worse in ranked_pairs(ranked):
             samples.append(
@@ -203,3 +239,36 @@ def synthesize_course_correction(
                 )
             )
     return samples
+
+
+def answer_harmful_prompts(
+    samples: Sequence[Sample],
+    loaded: LoadedModel,
+    config: CourseCorrectionConfig,
+    *,
+    progress: bool = True,
+) -> list[tuple[Sample, str]]:
+    """(sample, the model's own answer) for prompt-only harmful requests, without system prompt.
+
+    The untuned model complies with most of them; answers that open with a refusal, or are too
+    short to cut four times, are dropped.
+    """
+    from safealign.train.synthesis.redteam import REFUSAL_MARKERS
+
+    outputs = generate(
+        loaded,
+        [s.conversation for s in samples],
+        GenerationConfig(
+            max_new_tokens=config.harmful_max_new_tokens,
+            batch_size=config.batch_size,
+            seed=config.seed,
+        ),
+        progress=progress,
+    )
+    found = []
+    for sample, out in zip(samples, outputs, strict=True):
+        answer = out[0].output.strip()
+        refuses = REFUSAL_MARKERS.search(answer[:120]) is not None
+        if not refuses and count_punctuation(answer) >= config.min_punctuation:
+            found.append((sample, answer))
+    return found

@@ -12,6 +12,7 @@ from safealign.models import load_model
 from safealign.train.pairs import read_samples
 from safealign.train.synthesis.course_correction import (
     CourseCorrectionConfig,
+    answer_harmful_prompts,
     harmful_responses,
     synthesize_course_correction,
 )
@@ -26,22 +27,40 @@ class SynthesisResult:
 
 
 def run_course_correction(config: CourseCorrectionConfig, progress: bool = True) -> SynthesisResult:
-    """Write C2-Syn pairs for every harmful (request, response) in `config.data`."""
+    """Write C2-Syn pairs for every harmful (request, response) in `config.data`.
+
+    Prompt-only items (harmful instructions without answers) are answered by the model first
+    when `config.answer_prompt_only` is set.
+    """
     if config.data is None:
         raise ConfigError("no source data: set `data` (harmful request + harmful response pairs).")
     samples = read_samples(
         config.data, config.data_format, split=config.data_split, column_map=config.column_map
     )
-    items = harmful_responses(samples, config.min_punctuation)[: config.limit]
+    items = harmful_responses(samples, config.min_punctuation)
+    prompt_only = [s for s in samples if not s.responses]
+    loaded = None
+    if (
+        config.answer_prompt_only
+        and prompt_only
+        and (config.limit is None or len(items) < config.limit)
+    ):
+        loaded = load_model(config.model, dtype=config.dtype)
+        wanted = None if config.limit is None else config.limit - len(items)
+        # Ask for a few more than needed: answers that refuse or are too short are dropped.
+        asked = prompt_only if wanted is None else prompt_only[: wanted + wanted // 4 + 1]
+        items += answer_harmful_prompts(asked, loaded, config, progress=progress)
+    items = items[: config.limit]
     if not items:
         raise DataError(
             f"no response labelled unsafe with at least {config.min_punctuation} punctuation "
             "marks.",
             path=config.data,
-            fix="C2-Syn needs harmful responses: PKU-format pairs with is_response_*_safe, or "
-            "pairs ordered by `safer` (hh-rlhf).",
+            fix="C2-Syn needs harmful responses: PKU-format pairs with is_response_*_safe, "
+            "pairs ordered by `safer` (hh-rlhf), or harmful prompts alone with "
+            "answer_prompt_only: true (the model answers them).",
         )
-    loaded = load_model(config.model, dtype=config.dtype)
+    loaded = loaded or load_model(config.model, dtype=config.dtype)
     pairs = synthesize_course_correction(items, loaded, config, progress=progress)
     write_jsonl_atomic(config.output, (p.to_dict() for p in pairs))
     return SynthesisResult(Path(config.output), len(items), len(pairs))
