@@ -686,6 +686,13 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except typer.Abort:
         sys.exit(1)
+    except typer.TyperException as exc:  # usage errors: unknown option, missing argument, ...
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err_console.print(f"[bold red]safealign:[/] {exc}", highlight=False)
+        sys.exit(getattr(exc, "exit_code", 2))
 
 
 if __name__ == "__main__":
