@@ -59,3 +59,16 @@ def test_truncation_keeps_prompt_end_and_response_start(tiny):
     assert len(pair.input_ids) == 120
     assert pair.response_mask.count(0) == 80
     assert tiny.tokenizer.decode(pair.input_ids[-40:]) == "y" * 40
+
+
+def test_next_token_logits_batched_equal_one_at_a_time_and_full_forward(tiny):
+    from safealign.models import next_token_logits
+
+    texts = ["a short one", "a much longer text than the others, with commas", "mid length!"]
+    batched = next_token_logits(tiny, texts, batch_size=3)
+    for text, row in zip(texts, batched, strict=True):
+        ids = torch.tensor([tiny.tokenizer(text, add_special_tokens=False)["input_ids"]])
+        with torch.no_grad():
+            full = tiny.model(ids).logits[0, -1].float()  # every position computed
+        assert torch.allclose(row, full, atol=1e-5)
+        assert torch.allclose(next_token_logits(tiny, [text])[0], full, atol=1e-5)

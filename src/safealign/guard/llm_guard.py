@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+from torch import Tensor
 
 from safealign.data.schema import Message
 from safealign.errors import ConfigError, ModelLoadError
@@ -30,6 +31,7 @@ from safealign.guard.verdict import (
 from safealign.io import atomic_path
 from safealign.models.chat import render_prompt
 from safealign.models.loading import LoadedModel
+from safealign.models.logprobs import next_token_logits
 
 CONFIG_FILE = "llm_guard_config.json"
 DEFAULT_CATEGORIES = [
@@ -195,24 +197,9 @@ class LLMGuard:
 
     # -- internals ------------------------------------------------------------------------------
 
-    def _next_token_logits(self, prompts: Sequence[str], prefix: str | None):
-        tokenizer, model = self.loaded.tokenizer, self.loaded.model
-        model.eval()
+    def _next_token_logits(self, prompts: Sequence[str], prefix: str | None) -> list[Tensor]:
         texts = [self.training_text(p, prefix) for p in prompts]
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out: list[torch.Tensor | None] = [None] * len(texts)
-        for start in range(0, len(order), self.config.batch_size):
-            chunk = order[start : start + self.config.batch_size]
-            batch = tokenizer(
-                [texts[i] for i in chunk],
-                return_tensors="pt",
-                padding=True,
-                add_special_tokens=False,
-            ).to(self.loaded.device)
-            logits = model(**batch).logits[:, -1]  # left padding: the last column is real
-            for row, index in enumerate(chunk):
-                out[index] = logits[row]
-        return out
+        return next_token_logits(self.loaded, texts, batch_size=self.config.batch_size)
 
     def _record(
         self, verdict: Verdict, question: Question, probability: float, error: str | None

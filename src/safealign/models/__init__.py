@@ -9,6 +9,7 @@ from safealign.models.logprobs import (
     SequenceLogProbs,
     batch_sequence_logprobs,
     collate_pairs,
+    next_token_logits,
     sequence_logprobs,
     tokenize_prompt_response,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "generate",
     "load_encoder",
     "load_model",
+    "next_token_logits",
     "render_prompt",
     "resolve_dtype",
     "sequence_logprobs",

@@ -137,3 +137,37 @@ def sequence_logprobs(
         mean=torch.cat([p.mean for p in parts]).cpu(),
         num_tokens=torch.cat([p.num_tokens for p in parts]).cpu(),
     )
+
+
+@torch.inference_mode()
+def next_token_logits(
+    loaded: LoadedModel, texts: Sequence[str], *, batch_size: int = 8
+) -> list[Tensor]:
+    """Float32 logits of the token after each fully rendered text, in input order.
+
+    Texts are batched longest first with left padding (the last column is then every row's
+    next token), and the model is asked for the last position's logits only: a full
+    [batch, length, vocabulary] tensor would cost more than the forward pass itself.
+    """
+    tokenizer, model = loaded.tokenizer, loaded.model
+    model.eval()
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+    out: list[Tensor | None] = [None] * len(texts)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        encoded = [tokenizer(texts[i], add_special_tokens=False)["input_ids"] for i in chunk]
+        width = max(len(ids) for ids in encoded)
+        input_ids = torch.full((len(chunk), width), tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        for row, ids in enumerate(encoded):
+            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+            mask[row, width - len(ids) :] = 1
+        device = loaded.device
+        inputs = {"input_ids": input_ids.to(device), "attention_mask": mask.to(device)}
+        try:
+            logits = model(**inputs, logits_to_keep=1).logits[:, -1]
+        except TypeError:  # architectures without logits_to_keep
+            logits = model(**inputs).logits[:, -1]
+        for row, index in enumerate(chunk):
+            out[index] = logits[row].float()
+    return [t for t in out if t is not None]

@@ -16,7 +16,7 @@ import torch
 
 from safealign.data.schema import Message
 from safealign.evaluate.judges.base import JudgeInput, JudgeScore, Question
-from safealign.models import LoadedModel, load_model, render_prompt
+from safealign.models import LoadedModel, load_model, next_token_logits, render_prompt
 
 YES_VARIANTS = ("Yes", "yes", " Yes", " yes", "YES")
 NO_VARIANTS = ("No", "no", " No", " no", "NO")
@@ -115,29 +115,9 @@ def yes_probabilities(
     Every casing/spacing variant of "yes" and "no" whose first token differs between the two sets
     contributes (probabilities summed via logsumexp), so " Yes" and "yes" both count.
     """
-    tokenizer = loaded.tokenizer
-    yes_ids, no_ids = answer_token_ids(tokenizer)
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
-    result = [0.0] * len(prompts)
-    for start in range(0, len(order), batch_size):
-        batch = order[start : start + batch_size]
-        encoded = [tokenizer(prompts[i], add_special_tokens=False)["input_ids"] for i in batch]
-        width = max(len(e) for e in encoded)
-        input_ids = torch.full((len(batch), width), tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, ids in enumerate(encoded):  # left padding: the last column is the next token
-            input_ids[row, width - len(ids) :] = torch.tensor(ids)
-            mask[row, width - len(ids) :] = 1
-        logits = (
-            loaded.model(
-                input_ids=input_ids.to(loaded.device), attention_mask=mask.to(loaded.device)
-            )
-            .logits[:, -1]
-            .float()
-        )
-        for row, index in enumerate(batch):
-            result[index] = yes_probability_from_logits(logits[row], yes_ids, no_ids)
-    return result
+    yes_ids, no_ids = answer_token_ids(loaded.tokenizer)
+    logits = next_token_logits(loaded, prompts, batch_size=batch_size)
+    return [yes_probability_from_logits(row, yes_ids, no_ids) for row in logits]
 
 
 def yes_probability_from_logits(
