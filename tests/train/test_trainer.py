@@ -140,6 +140,34 @@ def test_precomputed_reference_gives_the_same_training_as_on_the_fly(tmp_path):
         torch.testing.assert_close(trainable_state(cached.model.model)[name], value)
 
 
+def test_reference_cache_is_shared_across_a_sweep_of_losses_and_rates(tmp_path, monkeypatch):
+    shared = tmp_path / "reference"
+    first = config(
+        tmp_path / "a", max_steps=2, precompute_reference=True, reference_cache_dir=str(shared)
+    )
+    train(first, loaded=tiny_model(0), samples=refusal_pairs())
+    assert (shared / "reference_logprobs.safetensors").is_file()
+
+    from safealign.train import reference as reference_module
+
+    def no_recompute(*args, **kwargs):
+        raise AssertionError("reference log-probs recomputed despite a matching cache")
+
+    monkeypatch.setattr(reference_module, "batch_sequence_logprobs", no_recompute)
+    second = config(
+        tmp_path / "b",
+        max_steps=2,
+        precompute_reference=True,
+        reference_cache_dir=str(shared),
+        loss=LossConfig(name="ipo", beta=0.5),
+        learning_rate=5e-3,
+    )
+    train(second, loaded=tiny_model(0), samples=refusal_pairs())  # served from the cache
+    other_pairs = refusal_pairs(4)  # other tokens: the cache must not serve them
+    with pytest.raises(AssertionError, match="recomputed"):
+        train(second, loaded=tiny_model(0), samples=other_pairs)
+
+
 def test_bfpo_full_finetune_uses_a_frozen_reference_and_learns(tmp_path):
     result = train(
         config(

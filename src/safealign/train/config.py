@@ -90,6 +90,9 @@ class TrainConfig:
     precompute_reference: bool = False
     """Compute reference log-probs once before training and cache them on disk; each step then
     needs only the policy forward."""
+    reference_cache_dir: str | None = None
+    """Folder for the cached reference log-probs (default: output_dir). Runs of a sweep over
+    loss, learning rate or steps on the same model and pairs can share one folder."""
     merge: bool = False
     """Also write the adapter merged into the base weights (a plain checkpoint folder)."""
     progress: bool = True

@@ -130,8 +130,10 @@ def train(
             collate,
             batch_size=max(8, config.batch_size),
             device=accelerator.device,
-            cache_dir=output_dir if accelerator.is_main_process else None,
-            fingerprint=fingerprint,
+            cache_dir=(config.reference_cache_dir or output_dir)
+            if accelerator.is_main_process
+            else None,
+            fingerprint=reference_fingerprint(config, loaded, pair_set),
             progress=config.progress and accelerator.is_local_main_process,
         )
     # The scheduler is stepped by hand once per optimizer step, so it is not prepared (accelerate
@@ -280,7 +282,19 @@ def run_fingerprint(config: TrainConfig, loaded: LoadedModel, pair_set: PairSet)
     settings = config_to_dict(config)
     for volatile in ("output_dir", "resume", "save_every", "keep_checkpoints", "merge", "progress"):
         settings.pop(volatile, None)
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    return _token_digest(json.dumps(settings, sort_keys=True, default=str), loaded, pair_set)
+
+
+def reference_fingerprint(config: TrainConfig, loaded: LoadedModel, pair_set: PairSet) -> str:
+    """A hash of what the reference log-probs depend on: the base model, its dtype and the tokens.
+
+    Not the loss, learning rate or steps, so a cached reference serves a whole sweep of those.
+    """
+    return _token_digest(f"reference:{config.dtype}", loaded, pair_set)
+
+
+def _token_digest(settings: str, loaded: LoadedModel, pair_set: PairSet) -> str:
+    digest = hashlib.sha256(settings.encode())
     digest.update(loaded.name.encode())
     for pair in pair_set.pairs:
         digest.update(str(pair.chosen.input_ids).encode())
