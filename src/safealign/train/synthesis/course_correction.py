@@ -143,6 +143,12 @@ def course_correction_prefixes(
     return prefixes
 
 
+def join_continuation(prefix: str, continued: str) -> str:
+    """Prefix + the model's continuation, with a space where the tokenizer dropped it."""
+    needs_space = prefix and continued[:1].isalnum()
+    return f"{prefix} {continued}" if needs_space else prefix + continued
+
+
 def ranked_pairs(ranked: Sequence[str]) -> list[tuple[int, int]]:
     """Every (better, worse) rank pair of a best-first list: 15 for C2-Syn's six responses."""
     return list(itertools.combinations(range(len(ranked)), 2))
@@ -212,9 +218,7 @@ def synthesize_course_correction(
         continued = out[0].output
         if prefix is not None and config.continuation == "sentence":
             continued = first_sentence(continued)
-        texts.append(
-            ((prefix + " ") if prefix and continued[:1].isalnum() else (prefix or "")) + continued
-        )
+        texts.append(join_continuation(prefix or "", continued))
     per_item = NUM_CUTS + 1
     samples = []
     for number, ((sample, harmful), opener) in enumerate(zip(items, openers, strict=True)):
