@@ -95,3 +95,14 @@ def test_adapter_without_recorded_base_says_how_to_fix(tiny, tmp_path):
     (adapter / "adapter_config.json").write_text(json.dumps(config))
     with pytest.raises(ModelLoadError, match="without a recorded base model.*base_model"):
         load_model(str(adapter))
+
+
+def test_load_trained_without_merge_keeps_the_peft_model(tiny, tmp_path):
+    from safealign.train import load_trained
+
+    peft_model, adapter = _trained_adapter(tiny, tmp_path)
+    loaded = load_trained(adapter.parent, device="cpu", merge=False)
+    assert hasattr(loaded.model, "peft_config")
+    ids = torch.tensor([[1, 2, 3, 4]])
+    with torch.no_grad():
+        assert torch.allclose(loaded.model(ids).logits, peft_model(ids).logits, atol=1e-5)

@@ -78,7 +78,7 @@ def load_model(
     if folder is not None and (folder / "config.json").is_file():
         name = str(folder)  # a training run's merged model/
     elif folder is not None:
-        return _load_adapter(folder, dtype, device, trust_remote_code)
+        return load_adapter(folder, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
     if name.lower() in EMBEDDED_NAMES:
         path, gguf_file, name = embedded_checkpoint(), None, "embedded:" + EMBEDDED_ID
     else:
@@ -154,13 +154,20 @@ def _run_or_adapter_folder(spec: str) -> Path | None:
     return None
 
 
-def _load_adapter(
-    folder: Path, dtype: str | torch.dtype | None, device: torch.device, trust_remote_code: bool
+def load_adapter(
+    folder: str | Path,
+    *,
+    dtype: str | torch.dtype | None = "float32",
+    device: str | torch.device | None = None,
+    trust_remote_code: bool = False,
+    merge: bool = True,
 ) -> LoadedModel:
     """A PEFT adapter on its base model (safealign's record of the spec first, else PEFT's
-    `base_model_name_or_path`), merged so inference costs a plain forward."""
+    `base_model_name_or_path`). `merge` folds it in, so inference costs a plain forward;
+    without, the PEFT model is kept (to train the adapter further)."""
     from peft import PeftModel
 
+    folder = Path(folder)
     if (folder / ADAPTER_META).is_file():
         base = json.loads((folder / ADAPTER_META).read_text())["base_model"]
     else:
@@ -179,7 +186,7 @@ def _load_adapter(
         raise ModelLoadError(
             f"The adapter in {folder} does not fit its base model {base}: {exc}"
         ) from exc
-    loaded.model = model.merge_and_unload().eval()
+    loaded.model = (model.merge_and_unload() if merge else model).eval()
     loaded.name = f"{loaded.name}+{folder}"
     return loaded
 

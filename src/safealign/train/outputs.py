@@ -12,7 +12,7 @@ from pathlib import Path
 from safealign.errors import ModelLoadError
 from safealign.io import atomic_path
 from safealign.models import LoadedModel, load_model
-from safealign.models.loading import ADAPTER_META
+from safealign.models.loading import ADAPTER_META, load_adapter
 
 
 def save_policy(
@@ -61,10 +61,4 @@ def load_trained(
             f"{path} holds no safealign adapter ({ADAPTER_META}): point to a training run's "
             "output_dir or its adapter/ folder, or load a checkpoint with merge=True."
         )
-    from peft import PeftModel
-
-    base = json.loads((path / ADAPTER_META).read_text())["base_model"]
-    loaded = load_model(base, dtype=dtype, device=device)
-    loaded.model = PeftModel.from_pretrained(loaded.model, path).eval()
-    loaded.name = f"{loaded.name}+{path}"
-    return loaded
+    return load_adapter(path, dtype=dtype, device=device, merge=False)
