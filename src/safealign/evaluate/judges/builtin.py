@@ -17,6 +17,7 @@ def register_builtin_judges() -> None:
         "course-correction-keyword", lambda arg: keyword.course_correction_keyword_judge()
     )
     register_judge("refusal-model", _refusal_model)
+    register_judge("course-correction-model", _course_correction_model)
     register_judge(
         "harm-llm", lambda arg: _named(llm.harm_llm_judge(arg or "embedded"), "harm-llm", arg)
     )
@@ -39,6 +40,19 @@ def _refusal_model(arg: str | None) -> Judge:
     """refusal-model or refusal-model@HEAD.safetensors (a head trained by train-refusal-judge)."""
     judge = RefusalClassifierJudge(head=Path(arg) if arg else DEFAULT_HEAD)
     return _named(judge, "refusal-model", arg)
+
+
+def _course_correction_model(arg: str | None) -> Judge:
+    """The refusal-model judge asked whether a C2-Eval continuation turned away.
+
+    It learned refusal wording from Do-Not-Answer's human labels, not from C2-Syn's corrective
+    triggers (which the course-correction keyword list shares), so it checks a course-correction
+    run's Corr_mean with a judge that was not written from the training data.
+    """
+    judge = RefusalClassifierJudge(
+        head=Path(arg) if arg else DEFAULT_HEAD, question="course_correction"
+    )
+    return _named(judge, "course-correction-model", arg)
 
 
 def _jury(arg: str | None) -> Judge:
