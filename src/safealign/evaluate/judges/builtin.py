@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from safealign.evaluate.judges import keyword, llm
-from safealign.evaluate.judges.base import Judge, build_judge, register_judge
+from safealign.evaluate.judges.base import Judge, Question, build_judge, register_judge
 from safealign.evaluate.judges.guard import GuardJudge
 from safealign.evaluate.judges.jury import JuryJudge
 from safealign.evaluate.judges.refusal_classifier import DEFAULT_HEAD, RefusalClassifierJudge
@@ -16,8 +16,14 @@ def register_builtin_judges() -> None:
     register_judge(
         "course-correction-keyword", lambda arg: keyword.course_correction_keyword_judge()
     )
-    register_judge("refusal-model", _refusal_model)
-    register_judge("course-correction-model", _course_correction_model)
+    register_judge("refusal-model", lambda arg: _refusal_head(arg, "refusal-model", "refusal"))
+    # The same head asked about a C2-Eval continuation alone: it learned refusal wording from
+    # Do-Not-Answer's human labels, not from C2-Syn's corrective triggers (which the keyword list
+    # shares), so it checks a course-correction run's Corr_mean independently of that list.
+    register_judge(
+        "course-correction-model",
+        lambda arg: _refusal_head(arg, "course-correction-model", "course_correction"),
+    )
     register_judge(
         "harm-llm", lambda arg: _named(llm.harm_llm_judge(arg or "embedded"), "harm-llm", arg)
     )
@@ -36,23 +42,10 @@ def register_builtin_judges() -> None:
     register_judge("refusal-guard", lambda arg: GuardJudge(arg or "embedded", "refusal"))
 
 
-def _refusal_model(arg: str | None) -> Judge:
-    """refusal-model or refusal-model@HEAD.safetensors (a head trained by train-refusal-judge)."""
-    judge = RefusalClassifierJudge(head=Path(arg) if arg else DEFAULT_HEAD)
-    return _named(judge, "refusal-model", arg)
-
-
-def _course_correction_model(arg: str | None) -> Judge:
-    """The refusal-model judge asked whether a C2-Eval continuation turned away.
-
-    It learned refusal wording from Do-Not-Answer's human labels, not from C2-Syn's corrective
-    triggers (which the course-correction keyword list shares), so it checks a course-correction
-    run's Corr_mean with a judge that was not written from the training data.
-    """
-    judge = RefusalClassifierJudge(
-        head=Path(arg) if arg else DEFAULT_HEAD, question="course_correction"
-    )
-    return _named(judge, "course-correction-model", arg)
+def _refusal_head(arg: str | None, base: str, question: Question) -> Judge:
+    """The refusal-model head (or HEAD.safetensors from train-refusal-judge), named `base@arg`."""
+    judge = RefusalClassifierJudge(head=Path(arg) if arg else DEFAULT_HEAD, question=question)
+    return _named(judge, base, arg)
 
 
 def _jury(arg: str | None) -> Judge:
