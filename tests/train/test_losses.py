@@ -296,6 +296,30 @@ def test_loss_config_single_and_weighted() -> None:
     assert mixed.loss_params() == {"dpo": {"beta": 0.1, "label_smoothing": 0.1}, "sft": {}}
 
 
+def test_loss_config_per_token_switches_ipo_and_bfpo_between_token_means_and_sums() -> None:
+    # Sums: chosen log-ratio -1 - (-3) = 2 over 4 tokens, rejected -6 - (-4) = -2 over 2 tokens.
+    sums = {
+        "policy_chosen": t(-1.0),
+        "ref_chosen": t(-3.0),
+        "policy_rejected": t(-6.0),
+        "ref_rejected": t(-4.0),
+        "chosen_lengths": t(4.0),
+        "rejected_lengths": t(2.0),
+        "chosen_safe": t(1),
+        "rejected_safe": t(1),
+    }
+    # Both safe: target 0.5 / tau = 1 at tau 0.5. Per token h = 2/4 + 2/2 = 1.5; summed h = 4.
+    per_token = LossConfig(name="bfpo", beta=0.5)
+    summed = LossConfig(name="bfpo", beta=0.5, per_token=False)
+    assert per_token.compute(**sums)[0].item() == pytest.approx((1.5 - 1.0) ** 2)
+    assert summed.compute(**sums)[0].item() == pytest.approx((4.0 - 1.0) ** 2)
+    ipo = LossConfig(name="ipo", beta=0.5, per_token=False)
+    assert ipo.compute(**sums)[0].item() == pytest.approx((4.0 - 1.0) ** 2)
+    # DPO always uses sums; the switch leaves it alone.
+    dpo_on, dpo_off = LossConfig(name="dpo"), LossConfig(name="dpo", per_token=False)
+    assert dpo_on.compute(**sums)[0].item() == pytest.approx(dpo_off.compute(**sums)[0].item())
+
+
 def test_loss_config_from_yaml_values_rejects_bad_ones() -> None:
     config = config_from_dict(LossConfig, {"weights": {"ipo": 1.0}, "beta": 0.05})
     assert config.loss_params() == {"ipo": {"beta": 0.05}}

@@ -270,6 +270,10 @@ class LossConfig:
     """BFPO's B1, the weight of the more helpful response's safety; B3 = 1/(B1 - 1)."""
     bfpo_alpha: float = 0.5
     """BFPO's alpha, the shift that makes the both-safe target equal IPO's 0.5/tau."""
+    per_token: bool = True
+    """IPO and BFPO compare log-ratios per response token (TRL's IPO convention; a beta of
+    about 0.5-2 suits it). False compares summed log-ratios, as the official BFPO code does:
+    its tau of 0.01 assumes sums, and per token it would set unreachable 50-100 nat targets."""
 
     def __post_init__(self) -> None:
         names = list(self.loss_weights())
@@ -298,6 +302,9 @@ class LossConfig:
             "bfpo": {"beta": self.beta, "b1": self.bfpo_b1, "alpha": self.bfpo_alpha},
             "sft": {},
         }
+        if not self.per_token:  # no token counts: ipo/bfpo then use the summed log-probs
+            for name in ("ipo", "bfpo"):
+                every[name] |= {"chosen_lengths": None, "rejected_lengths": None}
         return {name: every[name] for name in self.loss_weights()}
 
     def compute(self, **inputs: Tensor) -> tuple[Tensor, Metrics]:
@@ -370,7 +377,7 @@ def _call_with_inputs(
             f"loss {name!r} needs input(s) {', '.join(missing)}; "
             f"got {', '.join(sorted(inputs)) or 'none'}."
         )
-    return fn(**kwargs, **loss_params)
+    return fn(**(kwargs | loss_params))  # a hyperparameter may override an input (per_token)
 
 
 def _check_batch(**tensors: Tensor) -> None:
