@@ -54,14 +54,18 @@ class DemoConfig:
     """Sampled answers per training prompt (a prefilled refusal is added to each)."""
     align_max_new_tokens: int = 48
     """Answer length of the red-team samples."""
-    align_epochs: int = 2
-    """Passes over the red-team pairs."""
+    align_epochs: int = 4
+    """Passes over the red-team pairs (4 x 20 steps: long enough to reach tau 2's margins)."""
     align_prompts: int | None = None
     """Use only the first N of the 80 built-in training prompts (None: all)."""
     learning_rate: float = 1e-4
     """LoRA learning rate."""
-    beta: float = 0.5
-    """BFPO's tau (the inverse strength of the preference margin)."""
+    beta: float = 2.0
+    """BFPO's tau. The trainer normalises log-ratios per token, so the margin targets are
+    (+-0.5, +-1) / tau nats per token: at tau 0.5 they lie out of a LoRA's reach, the loss hardly
+    falls and training keeps pushing one global "refuse more" direction (XSTest over-refusal
+    +6.8 points); at tau 2 the pairs reach their margins and the squared loss stops pushing
+    (docs/training.md, "Measured on the embedded model")."""
     seed: int = 0
     """Seeds sampling and training."""
 
