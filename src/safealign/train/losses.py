@@ -9,7 +9,8 @@ Log-prob conventions (what the caller passes as `policy_chosen` and friends):
 - `ipo_loss`, `bfpo_loss`: sums together with the response token counts (`chosen_lengths`,
   `rejected_lengths`), and the loss divides each log-ratio by its count (TRL's IPO convention);
   or, without counts, whatever per-sequence log-probs the caller chose (the official BFPO code
-  passes sums). The margin target 1/(2 beta) is in the same units as the log-probs.
+  passes sums; `LossConfig(per_token=False)` drops the counts). The margin target 1/(2 beta) is
+  in the same units as the log-probs.
 - `sft_loss`: sums with `chosen_lengths` (token-level mean NLL over the batch, as TRL's "sft");
   without counts, per-sequence MEAN log-probs (mean over sequences of the per-token NLL).
 So a trainer passes sums plus token counts to all of them, and each loss reads what it needs.
@@ -271,9 +272,10 @@ class LossConfig:
     bfpo_alpha: float = 0.5
     """BFPO's alpha, the shift that makes the both-safe target equal IPO's 0.5/tau."""
     per_token: bool = True
-    """IPO and BFPO compare log-ratios per response token (TRL's IPO convention; a beta of
-    about 0.5-2 suits it). False compares summed log-ratios, as the official BFPO code does:
-    its tau of 0.01 assumes sums, and per token it would set unreachable 50-100 nat targets."""
+    """IPO and BFPO compare log-ratios per response token (TRL's IPO convention; the embedded
+    BFPO runs use beta 2, since 0.5 set targets a short LoRA run never reached). False compares
+    summed log-ratios, as the official BFPO code does: its tau of 0.01 assumes sums, and per
+    token it would set unreachable 50-100 nat targets."""
 
     def __post_init__(self) -> None:
         names = list(self.loss_weights())
