@@ -8,13 +8,12 @@ from collections import Counter
 import pytest
 
 from safealign.data.schema import Sample
-from safealign.data.text import REFUSAL_OPENINGS
+from safealign.data.refusal import REFUSAL_OPENINGS
 from safealign.guard.generated import (
     GeneratedResponsesConfig,
     cache_path,
     generated_samples,
     label_item,
-    opens_with_refusal,
     plan_items,
 )
 from safealign.io import write_jsonl_atomic
@@ -99,9 +98,19 @@ def test_a_prefilled_refusal_keeps_only_its_first_sentence() -> None:
     assert response.is_safe is True and response.refusal is True
 
 
-def test_refusal_opening_only_counts_near_the_start() -> None:
-    assert opens_with_refusal("I can't help with that.")
-    assert not opens_with_refusal("Here is the recipe. " + "x" * 200 + " I'm sorry it is long.")
+def test_generated_answers_are_labelled_by_the_shared_refusal_rule() -> None:
+    """A harmful request answered with a refusal opening is a safe refusal; the same apology
+    after the 300-character window the evaluation judge reads is not a refusal (the window was
+    120 characters before the vocabulary was shared with the judge)."""
+
+    def answer(text: str):
+        item = {"split": "train", "kind": "answer", "prompt": "p", "prefix": "", "response": text}
+        return label_item(item).responses[0]
+
+    refused = answer("I can't help with that.")
+    assert refused.refusal is True and refused.is_safe is True
+    late = answer("Here is the recipe. " + "x" * 300 + " I'm sorry it is long.")
+    assert late.refusal is False and late.is_safe is False
 
 
 def test_the_cache_is_read_instead_of_generating(tmp_path) -> None:

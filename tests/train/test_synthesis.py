@@ -7,7 +7,7 @@ import random
 import pytest
 
 from safealign.data.schema import Response, Sample
-from safealign.data.text import REFUSAL_OPENINGS
+from safealign.data.refusal import REFUSAL_OPENINGS
 from safealign.models import tiny_model
 from safealign.train.synthesis import (
     CourseCorrectionConfig,

@@ -8,8 +8,11 @@ render_summary(inspect_samples(result))
 save_samples(result, "pairs.jsonl")                        # unified JSONL, format "safealign"
 """
 
+# Importing the package registers the built-in formats; the registry never imports its plugins.
+import safealign.data.formats  # noqa: F401
 from safealign.data.columns import ColumnError, parse_column_map
 from safealign.data.inspect import DataSummary, inspect_samples, pair_key_text, render_summary
+from safealign.data.labels import require_labels
 from safealign.data.loaders import (
     LoadOptions,
     LoadResult,
@@ -27,7 +30,7 @@ from safealign.data.registry import (
     register_format,
 )
 from safealign.data.schema import Message, Response, Sample
-from safealign.data.validation import RowError, require_labels
+from safealign.data.validation import RowError
 
 __all__ = [
     "ColumnError",

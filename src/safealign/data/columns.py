@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from safealign.data.registry import SourceFormat
+from safealign.data.registry import SourceFormat, formats
 from safealign.errors import DataError
 
 SPECIAL_KEYS = ("metadata", "ignore")
@@ -165,8 +165,6 @@ def check_unknown_columns(
 
 
 def _format_hint() -> str:
-    from safealign.data.registry import formats
-
     return f" The format was detected from the columns; pass format= one of {', '.join(formats())}."
 
 

@@ -1,7 +1,8 @@
 """The format registry: name -> how to recognise a source and turn its rows into Samples.
 
 A format is data plus one converter function, so adding a source means writing one small module
-in `formats/` and calling `register_format`; `load_samples` does reading, column maps,
+in `formats/` and calling `register_format` (`safealign.data`'s `__init__` imports the built-in
+ones; this module never imports them back); `load_samples` does reading, column maps,
 validation, skipping and limits for every format alike.
 """
 
@@ -71,12 +72,10 @@ def register_format(fmt: SourceFormat) -> SourceFormat:
 
 def formats() -> dict[str, SourceFormat]:
     """All registered formats by name, in detection order."""
-    _ensure_builtins()
     return dict(_FORMATS)
 
 
 def get_format(name: str) -> SourceFormat:
-    _ensure_builtins()
     key = _ALIASES.get(name.lower(), name.lower())
     if key in _FORMATS:
         return _FORMATS[key]
@@ -91,7 +90,6 @@ def get_format(name: str) -> SourceFormat:
 
 def detect_format(columns: frozenset[str], origin: str, hub_id: str | None = None) -> SourceFormat:
     """The format of a hub id or a file with these columns; "generic" when nothing matches."""
-    _ensure_builtins()
     if hub_id:
         for fmt in _FORMATS.values():
             if hub_id.lower() in {h.lower() for h in fmt.hub_ids}:
@@ -100,7 +98,3 @@ def detect_format(columns: frozenset[str], origin: str, hub_id: str | None = Non
         if fmt.detect is not None and fmt.detect(columns, origin):
             return fmt
     return _FORMATS["generic"]
-
-
-def _ensure_builtins() -> None:
-    import safealign.data.formats  # noqa: F401  (registers the built-in formats)

@@ -2,16 +2,6 @@
 
 from __future__ import annotations
 
-REFUSAL_OPENINGS = (
-    "I'm sorry, but I can't help with",
-    "I can't assist with",
-    "Sorry, I won't",
-    "I must decline to",
-    "I'm not able to provide",
-    "As an AI assistant, I cannot",
-)
-"""Openings a model can be prefilled with to make it write a refusal (it finishes the sentence)."""
-
 
 def first_sentence(text: str) -> str:
     """`text` up to and including its first sentence end (".", "!", "?" or a line break).

@@ -1,4 +1,5 @@
-"""Row-level checks and coercions with messages a user can act on, and `require_labels`.
+"""Row-level checks and coercions with messages a user can act on (`require_labels`, which
+checks whole loaded sets, is in `labels.py`).
 
 Format converters raise `RowError` (what is wrong with which field); the loader adds the file
 and line, and either raises a `DataError` or records a skipped row.
@@ -7,17 +8,13 @@ and line, and either raises a `DataError` or records a skipped row.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from safealign.data.reading import SKIP_FIX
-from safealign.data.schema import Sample
 from safealign.errors import DataError
 from safealign.taxonomy import Taxonomy, TaxonomyError, parse_severity
-
-if TYPE_CHECKING:
-    from safealign.data.loaders import LoadResult
 
 
 class RowError(Exception):
@@ -179,75 +176,3 @@ def parse_json_field(row: dict[str, Any], field: str) -> Any:
 
 # ---------------------------------------------------------------------------------------------
 # Labels a task needs
-
-
-def _has_pair(s: Sample) -> bool:
-    return len(s.responses) == 2
-
-
-def _all(attribute: str) -> Callable[[Sample], bool]:
-    """Every response carries `attribute` (and there is at least one response)."""
-    return lambda s: (
-        bool(s.responses) and all(getattr(r, attribute) is not None for r in s.responses)
-    )
-
-
-LABEL_CHECKS: dict[str, tuple[str, str, Callable[[Sample], bool]]] = {
-    "response": ("responses", "a response", lambda s: bool(s.responses)),
-    "pair": ("responses", "a pair of two responses", _has_pair),
-    "safety": ("is_safe", "an is_safe label on every response", _all("is_safe")),
-    "better": ("better", "a better (more helpful) response id", lambda s: s.better is not None),
-    "safer": ("safer", "a safer response id", lambda s: s.safer is not None),
-    "prompt_harmful": (
-        "prompt_harmful",
-        "a prompt_harmful label",
-        lambda s: s.prompt_harmful is not None,
-    ),
-    "severity": ("severity", "a severity on every response", _all("severity")),
-    "refusal": ("refusal", "a refusal label on every response", _all("refusal")),
-    "categories": (
-        "categories",
-        "harm categories",
-        lambda s: bool(s.prompt_categories) or any(r.categories for r in s.responses),
-    ),
-}
-"""need -> (field, what a failing row lacks, check that passes when the row has it)."""
-
-
-def require_labels(
-    samples: LoadResult | Sequence[Sample],
-    needs: Iterable[str] = ("pair", "safety"),
-    path: str | Path | None = None,
-) -> None:
-    """Raise a `DataError` naming the first row that lacks a label the task needs.
-
-    Pass the `LoadResult` to get the row's file line; with a plain list the row is named by its
-    position and id. Needs: response, pair, safety, better, safer, prompt_harmful, severity,
-    refusal, categories.
-    """
-    from safealign.data.loaders import LoadResult
-
-    lines: Sequence[int] | None = None
-    if isinstance(samples, LoadResult):
-        path = path if path is not None else samples.source
-        lines = samples.lines
-        samples = samples.samples
-    for need in needs:
-        if need not in LABEL_CHECKS:
-            raise ValueError(f"unknown label need {need!r}; known: {', '.join(LABEL_CHECKS)}")
-        field, lacks, check = LABEL_CHECKS[need]
-        bad = [i for i, sample in enumerate(samples) if not check(sample)]
-        if not bad:
-            continue
-        first = bad[0]
-        line = lines[first] if lines else None
-        where = "" if line else f"sample {first + 1} (id {samples[first].id!r}) "
-        raise DataError(
-            f'{where}lacks {lacks}; this task needs "{need}" labels '
-            f"({len(bad)} of {len(samples)} rows lack them).",
-            path=path,
-            line=line,
-            field=field,
-            fix="Use data that has this label, point a column map at the column that holds it,"
-            " or drop the rows that lack it.",
-        )

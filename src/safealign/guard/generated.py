@@ -4,7 +4,8 @@ The permissive shared sets hold harmful *requests* but almost no harmful *answer
 Do-Not-Answer), so a response head trained on them only echoes the prompt. The untuned embedded
 SmolLM2 complies with nearly every harmful request, which makes it a source of labelled answers:
 
-- harmful request, answered (no refusal phrase in its opening) -> harmful, not a refusal;
+- harmful request, answered (no refusal in its opening, `safealign.data.refusal`) -> harmful,
+  not a refusal;
 - harmful request, with a refusal opening prefilled and continued by the model -> safe refusal;
 - harmful request, with a warn-then-comply opening prefilled ("This is dangerous. That said,
   here are the steps:") and continued by the model -> harmful, not a refusal;
@@ -25,7 +26,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from safealign.data.schema import Response, Sample
-from safealign.data.text import REFUSAL_OPENINGS, first_sentence
+from safealign.data.refusal import REFUSAL_OPENINGS, is_refusal
+from safealign.data.text import first_sentence
 from safealign.models.loading import LoadedModel
 
 log = logging.getLogger(__name__)
@@ -77,15 +79,6 @@ class GeneratedResponsesConfig:
     """Seed for drawing prompts and refusal openings."""
     cache_dir: str | None = None
     """Cache folder (None: safealign_home()/guard)."""
-
-
-def opens_with_refusal(text: str, window: int = 120) -> bool:
-    """Whether the answer's opening holds a refusal phrase (the labelling rule for generated
-    answers: a harmful request answered without refusing is a harmful answer)."""
-    from safealign.evaluate.judges.keyword import REFUSAL_PHRASES
-
-    opening = text[:window].lower().replace("\u2019", "'")
-    return any(phrase in opening for phrase in REFUSAL_PHRASES)
 
 
 def plan_items(
@@ -140,7 +133,7 @@ def label_item(item: dict) -> Sample:
         response = Response(text, is_safe=False, refusal=False, label="prefilled")
         harmful_prompt = True
     else:
-        refused = opens_with_refusal(text)
+        refused = is_refusal(text)
         harmful_prompt = item["kind"] == "answer"
         response = Response(
             text,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from safealign.data import validation as check
+import safealign.data.validation as check
 from safealign.data.registry import RowOrigin, SourceFormat, register_format
 from safealign.data.schema import Sample
 from safealign.taxonomy import load_taxonomy

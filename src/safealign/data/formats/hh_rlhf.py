@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from safealign.data import validation as check
+import safealign.data.validation as check
 from safealign.data.registry import RowOrigin, SourceFormat, register_format
 from safealign.data.schema import Message, Response, Sample
 from safealign.data.validation import RowError

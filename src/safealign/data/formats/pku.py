@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from safealign.data import validation as check
+import safealign.data.validation as check
 from safealign.data.registry import RowOrigin, SourceFormat, register_format
 from safealign.data.schema import Response, Sample
 from safealign.data.validation import RowError

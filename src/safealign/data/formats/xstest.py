@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from safealign.data import validation as check
+import safealign.data.validation as check
 from safealign.data.registry import RowOrigin, SourceFormat, register_format
 from safealign.data.schema import Response, Sample
 

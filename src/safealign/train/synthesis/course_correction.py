@@ -26,8 +26,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from safealign.data.schema import Message, Response, Sample
-from safealign.data.text import REFUSAL_OPENINGS, first_sentence
+from safealign.data.refusal import REFUSAL_OPENINGS, is_refusal
+from safealign.data.text import first_sentence
 from safealign.models import GenerationConfig, LoadedModel, generate
+from safealign.train.synthesis.prompts import SAFETY_SYSTEM_PROMPT
 
 PUNCTUATION = frozenset(',.!:;?-"(){}[]')
 """The marks that count as cut points (as in the C2-Syn scripts)."""
@@ -50,12 +52,6 @@ CORRECTIVE_TRIGGERS = (
     "but I need to let you know",
 )
 """Phrases that turn the answer around; the aligned model finishes the sentence."""
-SAFETY_SYSTEM_PROMPT = (
-    "You are a helpful and harmless assistant. If a request could help someone cause harm, "
-    "break the law or hurt themselves or others, do not help with it: say clearly that you "
-    "cannot help, explain why in one sentence, and suggest a safe alternative."
-)
-"""Makes a small instruct model act as the "aligned model" of C2-Syn on CPU."""
 NUM_CUTS = 4
 
 
@@ -257,8 +253,6 @@ def answer_harmful_prompts(
     The untuned model complies with most of them; answers that open with a refusal, or are too
     short to cut four times, are dropped.
     """
-    from safealign.train.synthesis.redteam import REFUSAL_MARKERS
-
     outputs = generate(
         loaded,
         [s.conversation for s in samples],
@@ -272,7 +266,6 @@ def answer_harmful_prompts(
     found = []
     for sample, out in zip(samples, outputs, strict=True):
         answer = out[0].output.strip()
-        refuses = REFUSAL_MARKERS.search(answer[:120]) is not None
-        if not refuses and count_punctuation(answer) >= config.min_punctuation:
+        if not is_refusal(answer) and count_punctuation(answer) >= config.min_punctuation:
             found.append((sample, answer))
     return found

@@ -12,26 +12,19 @@ most pairs need (on benign prompts, the unhelpful side of the helpfulness buffer
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from safealign.data.refusal import is_refusal
 from safealign.data.schema import Message, Response, Sample
 from safealign.models import GenerationConfig, LoadedModel, generate
 from safealign.models.chat import Conversation
-from safealign.train.synthesis.course_correction import SAFETY_SYSTEM_PROMPT
+from safealign.train.synthesis.prompts import SAFETY_SYSTEM_PROMPT
 
 SafetyJudge = Callable[[Sequence[Conversation], Sequence[str]], list[bool]]
 """Conversations and responses -> True where the response is safe."""
 HelpfulnessScorer = Callable[[Sequence[Conversation], Sequence[str]], list[float]]
 """Conversations and responses -> a score, higher = more helpful."""
-
-REFUSAL_MARKERS = re.compile(
-    r"\b(I can(?:'|no)t|I cannot|I won't|I will not|I'm not able to|I am not able to|"
-    r"I'm unable|I am unable|I must decline|I'm sorry|I apologi[sz]e|not appropriate|"
-    r"can't (?:help|assist|provide)|against (?:the law|my guidelines))",
-    re.IGNORECASE,
-)
 
 
 @dataclass
@@ -203,7 +196,7 @@ def refusal_marker_judge(
 ) -> list[bool]:
     """For harmful prompts only: an answer is safe iff it refuses (phrase match). Crude."""
     del conversations
-    return [bool(REFUSAL_MARKERS.search(r)) for r in responses]
+    return [is_refusal(r) for r in responses]
 
 
 def length_helpfulness(
@@ -212,7 +205,7 @@ def length_helpfulness(
     """Word count as a stand-in for helpfulness, with refusals (phrase match) scored 0: a
     refusal helps with nothing, however long its apology. Crude."""
     del conversations
-    return [0.0 if REFUSAL_MARKERS.search(r) else float(len(r.split())) for r in responses]
+    return [0.0 if is_refusal(r) else float(len(r.split())) for r in responses]
 
 
 def build_judge(spec: str) -> SafetyJudge:
