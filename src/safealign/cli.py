@@ -214,6 +214,23 @@ def data_formats(config: Path | None = ConfigOption) -> None:
     console.print(table)
 
 
+@data_app.command("list")
+def data_list(
+    data_dir: str | None = typer.Option(None, help="Folder of the shared datasets."),
+) -> None:
+    """List the catalogue of shared datasets: name, rows, licence, use (reads each set)."""
+    from safealign.data.catalog import catalog_rows
+
+    table = Table(title="shared datasets (safealign.data.catalog)")
+    table.add_column("name", no_wrap=True)
+    for column in ("rows", "licence", "use", "description"):
+        table.add_column(column)
+    for row in catalog_rows(data_dir):
+        rows = f"{row.rows:,}" if row.rows is not None else f"missing: {row.problem}"
+        table.add_row(row.name, rows, row.license, row.use, row.description)
+    console.print(table)
+
+
 # ---------------------------------------------------------------------------------------------
 # models
 
@@ -357,12 +374,12 @@ def eval_judge_agreement(
     config: Path | None = ConfigOption,
 ) -> None:
     """Agreement of refusal judges with XSTest's 2,250 human-labelled completions."""
+    from safealign.data.catalog import shared_data_dir
     from safealign.evaluate import EvalConfig, judge_agreement, xstest_completions
-    from safealign.evaluate.tasks import shared_data_dir
 
     _prepare_runtime()
     cfg = build_config(EvalConfig, config, "eval", data_dir=data_dir)
-    samples = xstest_completions(shared_data_dir(cfg))
+    samples = xstest_completions(shared_data_dir(cfg.data_dir))
     results = judge_agreement(judge or ["refusal-keyword", "refusal-model"], samples)
     table = Table(title=f"Refusal judges vs XSTest human labels ({len(samples)} completions)")
     for column in (

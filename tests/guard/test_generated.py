@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from safealign.data.schema import Sample
 from safealign.data.refusal import REFUSAL_OPENINGS
+from safealign.data.schema import Sample
 from safealign.guard.generated import (
     GeneratedResponsesConfig,
     cache_path,

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from safealign.data.schema import Response, Sample
 from safealign.data.refusal import REFUSAL_OPENINGS
+from safealign.data.schema import Response, Sample
 from safealign.models import tiny_model
 from safealign.train.synthesis import (
     CourseCorrectionConfig,

@@ -3,6 +3,8 @@
 Formats (PKU-SafeRLHF, XSTest, ...) only see dicts; this module owns file types (JSONL, JSON,
 CSV/TSV, Parquet, gzip) and where each row sits, so every error can name its line.
 A JSON line that does not parse becomes a row carrying its error, so `skip_bad_rows` can skip it.
+Text is UTF-8: a binary file, an empty file or bytes that are not UTF-8 stop the read with a
+`DataError` naming the file (and, for bad bytes, the line and byte offset), never a traceback.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ INDEX_COLUMNS = frozenset({"", "Unnamed: 0", "__index_level_0__"})
 
 SKIP_FIX = "Fix the row, or pass skip_bad_rows=True / --skip-bad-rows to skip it."
 """The fix every row-level error offers."""
+
+BINARY_PROBE_BYTES = 8192
+"""A NUL byte in this many leading bytes marks a file as binary (as git and grep decide)."""
+UTF8_FIX = "Re-save it as UTF-8 (e.g. iconv -f latin1 -t utf-8 FILE > NEW_FILE)."
 
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
@@ -71,6 +77,8 @@ def read_file(path: Path) -> RawTable:
     suffix = _suffix(path)
     if suffix == ".parquet":
         return _read_parquet(path)
+    if suffix in {".csv", ".tsv", ".jsonl", ".json"}:
+        check_text_file(path)
     if suffix in {".csv", ".tsv"}:
         return _read_csv(path, delimiter="\t" if suffix == ".tsv" else ",")
     if suffix in {".jsonl", ".json"}:
@@ -85,7 +93,7 @@ def read_file(path: Path) -> RawTable:
 def read_hub(hub_id: str, split: str | None) -> RawTable:
     """Rows of a hub dataset through `datasets.load_dataset` (needs network or the HF cache)."""
     try:
-        import datasets
+        import datasets  # heavy (pyarrow, fsspec): only for hub ids
 
         dataset = datasets.load_dataset(hub_id, split=split or "train")
     except Exception as exc:
@@ -105,7 +113,9 @@ def pick_file(folder: Path, split: str | None) -> Path:
     chosen = [p for p in files if split and split in p.name] if split else files
     if len(chosen) == 1:
         return chosen[0]
-    listing = ", ".join(str(p.relative_to(folder)) for p in files) or "none"
+    names = [str(p.relative_to(folder)) for p in files]
+    listing = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+    listing = listing or "none"
     what = f' matching split "{split}"' if split else ""
     raise DataError(
         f"{len(chosen)} data files{what} in this folder (found: {listing}).",
@@ -129,6 +139,60 @@ def file_not_found(path: Path) -> DataError:
     return DataError("file not found.", path=path, fix=fix)
 
 
+def check_text_file(path: Path) -> None:
+    """Refuse what cannot be read as text: a folder, a missing or empty file, a binary file."""
+    if path.is_dir():
+        raise DataError("is a folder, not a file.", path=path, fix="Pass one data file in it.")
+    if not path.is_file():
+        raise file_not_found(path)
+    try:
+        with _open_bytes(path) as handle:
+            head = handle.read(BINARY_PROBE_BYTES)
+    except (OSError, EOFError) as exc:
+        raise DataError(f"cannot be read ({exc}).", path=path) from exc
+    if not head.strip():
+        raise DataError("the file is empty.", path=path, fix="Pass a file that holds rows.")
+    if b"\0" in head:
+        raise DataError(
+            "is a binary file, not text (a NUL byte in its first 8 KiB).",
+            path=path,
+            fix=f"Pass a text file: {', '.join(DATA_SUFFIXES)} (optionally .gz).",
+        )
+
+
+def read_text(path: Path) -> str:
+    """The whole text of a UTF-8 file (a `DataError` naming the file for anything else)."""
+    check_text_file(path)
+    try:
+        with _open_text(path) as handle:
+            return handle.read()
+    except UnicodeDecodeError:
+        raise not_utf8(path) from None
+
+
+def not_utf8(path: Path) -> DataError:
+    """Where the first byte that is not UTF-8 lies: line and byte offset from the file start."""
+    offset = 0
+    with _open_bytes(path) as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return DataError(
+                    f"is not UTF-8 text: byte 0x{raw[exc.start]:02x} at byte offset "
+                    f"{offset + exc.start} cannot be decoded.",
+                    path=path,
+                    line=number,
+                    fix=UTF8_FIX,
+                )
+            offset += len(raw)
+    return DataError("is not UTF-8 text.", path=path, fix=UTF8_FIX)
+
+
+def _open_bytes(path: Path):
+    return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else path.open("rb")
+
+
 def _suffix(path: Path) -> str:
     suffixes = [s.lower() for s in path.suffixes]
     if suffixes and suffixes[-1] == ".gz":
@@ -143,14 +207,24 @@ def _open_text(path: Path) -> TextIO:
 
 
 def _read_json(path: Path) -> RawTable:
-    with _open_text(path) as handle:
-        head = handle.read(4096).lstrip()
+    try:
+        with _open_text(path) as handle:
+            head = handle.read(4096).lstrip()
+    except UnicodeDecodeError:
+        raise not_utf8(path) from None
     if head.startswith("["):
         return RawTable(str(path), None, _json_array_rows(path))
     return RawTable(str(path), None, _jsonl_rows(path))
 
 
 def _jsonl_rows(path: Path) -> Iterator[RawRow]:
+    try:
+        yield from _jsonl_lines(path)
+    except UnicodeDecodeError:
+        raise not_utf8(path) from None
+
+
+def _jsonl_lines(path: Path) -> Iterator[RawRow]:
     with _open_text(path) as handle:
         for number, text in enumerate(handle, start=1):
             if not text.strip():
@@ -175,6 +249,8 @@ def _json_array_rows(path: Path) -> Iterator[RawRow]:
             data = json.load(handle)
         except json.JSONDecodeError as exc:
             raise DataError(f"not valid JSON ({exc.msg}).", path=path, line=exc.lineno) from exc
+        except UnicodeDecodeError:
+            raise not_utf8(path) from None
     for number, value in enumerate(data, start=1):
         yield _object_row(path, number, value)
 
@@ -189,8 +265,11 @@ def _object_row(path: Path, number: int, value: Any) -> RawRow:
 
 def _read_csv(path: Path, delimiter: str) -> RawTable:
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-    with _open_text(path) as handle:
-        header = next(csv.reader(handle, delimiter=delimiter), None)
+    try:
+        with _open_text(path) as handle:
+            header = next(csv.reader(handle, delimiter=delimiter), None)
+    except UnicodeDecodeError:
+        raise not_utf8(path) from None
     if not header:
         raise DataError("the file is empty: no header row.", path=path, line=1)
     columns = [c for c in header if c not in INDEX_COLUMNS]
@@ -198,6 +277,13 @@ def _read_csv(path: Path, delimiter: str) -> RawTable:
 
 
 def _csv_rows(path: Path, delimiter: str, header: list[str]) -> Iterator[RawRow]:
+    try:
+        yield from _csv_records(path, delimiter, header)
+    except UnicodeDecodeError:
+        raise not_utf8(path) from None
+
+
+def _csv_records(path: Path, delimiter: str, header: list[str]) -> Iterator[RawRow]:
     with _open_text(path) as handle:
         reader = csv.reader(handle, delimiter=delimiter)
         next(reader)
@@ -224,7 +310,7 @@ def _csv_rows(path: Path, delimiter: str, header: list[str]) -> Iterator[RawRow]
 
 
 def _read_parquet(path: Path) -> RawTable:
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # heavy: only for Parquet files
 
     try:
         table = pq.ParquetFile(path)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from safealign.config import config_to_dict
+from safealign.data.catalog import load_rows
 from safealign.data.schema import Sample
 from safealign.errors import ConfigError, DataError
 from safealign.evaluate.config import EvalConfig
@@ -69,7 +70,7 @@ def preference_metrics(
 def run_preference(config: EvalConfig, *, loaded: LoadedModel | None = None):
     from safealign.evaluate.report import write_run_reports
     from safealign.evaluate.runner import METRICS, RUN, RunResult, default_run_dir
-    from safealign.evaluate.tasks import SHARED_FILES, load_task_samples, shared_data_dir
+    from safealign.evaluate.tasks import load_task_samples
 
     if config.backend_url:
         raise ConfigError(
@@ -78,8 +79,7 @@ def run_preference(config: EvalConfig, *, loaded: LoadedModel | None = None):
     if config.dataset:
         samples = load_task_samples(config.dataset, config.format, config.limit)
     else:
-        relative, fmt = SHARED_FILES["c2eval"]
-        samples = load_task_samples(shared_data_dir(config) / relative, fmt, config.limit)
+        samples = load_rows("c2eval", config.data_dir, limit=config.limit)
     pairs = [s for s in samples if s.is_pair and (s.safer is not None or s.better is not None)]
     if not pairs:
         raise DataError(

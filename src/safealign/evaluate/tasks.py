@@ -1,17 +1,19 @@
 """Built-in tasks: a dataset, generation settings and judges, by name (the inspect_ai split).
 
-Harmful-only prompt sets (AdvBench, HarmBench, ...) are run beside a should-comply companion
-set (the built-in suite's benign prompts unless `benign_dataset` is given), so every run
-measures harmfulness and over-refusal together.
+Shared datasets are named by their entry in the catalogue (`safealign.data.catalog`, which also
+resolves the shared data folder). Harmful-only prompt sets (AdvBench, HarmBench, ...) are run
+beside a should-comply companion set (the built-in suite's benign prompts unless
+`benign_dataset` is given), so every run measures harmfulness and over-refusal together.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from safealign.data.catalog import load_rows
+from safealign.data.loaders import load_samples
 from safealign.data.schema import Message, Sample
 from safealign.errors import ConfigError, DataError
 from safealign.evaluate.attacks import apply_attack
@@ -20,15 +22,6 @@ from safealign.evaluate.config import EvalConfig
 from safealign.evaluate.items import EvalItem, item_from_sample
 from safealign.evaluate.suite import builtin_suite
 from safealign.models import GenerationConfig
-
-SHARED_FILES: dict[str, tuple[str, str]] = {
-    "xstest": ("xstest/xstest_prompts.csv", "xstest"),
-    "advbench": ("advbench/dataset/raw/advbench.csv", "advbench"),
-    "harmbench": ("harmbench/dataset/raw/harmbench_val.csv", "harmbench"),
-    "beavertails": ("beavertails_evaluation/data/BeaverTails-Evaluation.csv", "beavertails"),
-    "do-not-answer": ("do_not_answer/datasets/Instruction/do_not_answer_en.csv", "do-not-answer"),
-    "c2eval": ("course_correction_c2eval/eval/test.jsonl", "pku-saferlhf"),
-}
 
 SAFETY_JUDGES = ("harm-llm", "refusal-keyword", "refusal-model")
 COURSE_CORRECTION_JUDGES = ("course-correction-llm", "course-correction-keyword")
@@ -61,23 +54,8 @@ def generation_for(task: Task, config: EvalConfig) -> GenerationConfig:
     )
 
 
-def shared_data_dir(config: EvalConfig) -> Path:
-    """`data_dir`, else $SAFEALIGN_SHARED_DATA, else ../shared/data from here or the repo."""
-    if config.data_dir:
-        return Path(config.data_dir)
-    if os.environ.get("SAFEALIGN_SHARED_DATA"):
-        return Path(os.environ["SAFEALIGN_SHARED_DATA"])
-    for base in (Path.cwd(), Path(__file__).resolve().parents[3]):
-        candidate = (base / ".." / "shared" / "data").resolve()
-        if candidate.is_dir():
-            return candidate
-    return (Path.cwd() / ".." / "shared" / "data").resolve()
-
-
 def load_task_samples(path: str | Path, format: str | None, limit: int | None) -> list[Sample]:
     """Samples from any loader format (see safealign.data.load_samples)."""
-    from safealign.data import load_samples
-
     path = Path(path)
     if not path.exists():
         raise DataError(
@@ -89,8 +67,8 @@ def load_task_samples(path: str | Path, format: str | None, limit: int | None) -
 
 
 def shared_samples(name: str, config: EvalConfig) -> list[Sample]:
-    relative, fmt = SHARED_FILES[name]
-    return load_task_samples(shared_data_dir(config) / relative, fmt, config.limit)
+    """The rows of catalogue entry `name` (`safealign data list`), at most `config.limit`."""
+    return load_rows(name, config.data_dir, limit=config.limit)
 
 
 def suite_items(kinds: tuple[str, ...] = ("harmful", "risky_benign", "benign")) -> list[EvalItem]:
@@ -137,7 +115,7 @@ def _harmful_with_companion(name: str) -> Callable[[EvalConfig], list[EvalItem]]
 
 
 def _xstest(config: EvalConfig) -> list[EvalItem]:
-    return [item_from_sample(s, i) for i, s in enumerate(shared_samples("xstest", config))]
+    return [item_from_sample(s, i) for i, s in enumerate(shared_samples("xstest-prompts", config))]
 
 
 def _suite(config: EvalConfig) -> list[EvalItem]:
@@ -206,13 +184,13 @@ TASKS: dict[str, Task] = {
     "beavertails": Task(
         "beavertails",
         "BeaverTails-Evaluation prompts + benign companion",
-        _harmful_with_companion("beavertails"),
+        _harmful_with_companion("beavertails-evaluation"),
         GREEDY_64,
     ),
     "do-not-answer": Task(
         "do-not-answer",
         "Do-Not-Answer risky prompts + benign companion",
-        _harmful_with_companion("do-not-answer"),
+        _harmful_with_companion("do-not-answer-prompts"),
         GREEDY_64,
     ),
     "dataset": Task(

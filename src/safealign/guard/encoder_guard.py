@@ -17,6 +17,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
+from transformers import AutoModel, AutoTokenizer
+from transformers.utils import logging as hf_logging
 
 from safealign.errors import ModelLoadError
 from safealign.guard.calibration import mix_features, mix_logit
@@ -159,7 +161,7 @@ class EncoderGuard:
             f"heads.{k}": v.detach().cpu().contiguous() for k, v in self.heads.state_dict().items()
         }
         if self.config.lora_rank > 0:
-            from peft import get_peft_model_state_dict
+            from peft import get_peft_model_state_dict  # heavy: only with LoRA
 
             for key, value in get_peft_model_state_dict(self.encoder).items():
                 tensors[f"lora.{key}"] = value.detach().cpu().contiguous()
@@ -185,7 +187,7 @@ class EncoderGuard:
             {k[6:]: v for k, v in tensors.items() if k.startswith("heads.")}
         )
         if config.lora_rank > 0:
-            from peft import set_peft_model_state_dict
+            from peft import set_peft_model_state_dict  # heavy: only with LoRA
 
             lora = {k[5:]: v for k, v in tensors.items() if k.startswith("lora.")}
             set_peft_model_state_dict(guard.encoder, lora)
@@ -368,9 +370,6 @@ def _approx_length(turns: Turns) -> int:
 
 
 def _load_encoder(spec: str):
-    from transformers import AutoModel, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
     hf_logging.set_verbosity_error()  # the MiniLM checkpoint's unused pooler is not news
     path = resolve_encoder(spec)
     try:
@@ -387,7 +386,7 @@ def _load_encoder(spec: str):
 
 
 def _attach_lora(encoder: nn.Module, config: EncoderGuardConfig) -> nn.Module:
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig, get_peft_model  # heavy: only with LoRA
 
     total = encoder.config.num_hidden_layers
     layers = range(total - config.lora_layers, total) if config.lora_layers else range(total)

@@ -7,6 +7,7 @@ Verdicts are saved beside the report, so metrics can be recomputed without re-ru
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,11 +17,14 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from safealign.data.catalog import CATALOG, load_dataset
+from safealign.data.loaders import load_samples
 from safealign.data.schema import Sample
 from safealign.guard.examples import GuardExample, examples_from_samples
+from safealign.guard.loading import load_guard
 from safealign.guard.metrics import binary_metrics, pr_curve, precision_recall_f1
 from safealign.guard.verdict import Guard, Verdict
-from safealign.io import write_json_atomic, write_jsonl_atomic, write_text_atomic
+from safealign.io import atomic_path, write_json_atomic, write_jsonl_atomic, write_text_atomic
 
 LEVELS = {
     "prompt": ("prompt_harmful", "prompt_harmful"),
@@ -126,27 +130,19 @@ def category_f1(
 
 def load_eval_examples(spec: str, config: GuardEvalConfig) -> list[GuardExample]:
     """A named guard source (test split where it has one) or any file safealign.data loads."""
-    from safealign.guard.recipe import resolve_data_dir
-    from safealign.guard.sources import DEFAULT_TRAIN_SOURCES, SOURCES, load_source
-
-    if spec in SOURCES:
-        split = "test" if spec in DEFAULT_TRAIN_SOURCES else "all"
-        samples: list[Sample] = load_source(spec, resolve_data_dir(config.data_dir), split)
+    if spec in CATALOG:
+        split = "all" if CATALOG[spec].held_out else "test"
+        samples: list[Sample] = load_dataset(spec, split, config.data_dir)
     else:
-        from safealign.data import load_samples
-
         samples = load_samples(spec, config.format).samples
     examples = examples_from_samples(samples)
     if config.limit is not None and len(examples) > config.limit:
-        import random
-
         examples = random.Random(0).sample(examples, config.limit)
     return examples
 
 
 def run_guard_eval(config: GuardEvalConfig, guard: Guard | None = None) -> list[DatasetReport]:
     """Evaluate on every dataset of the config; write report.json, report.md, curves, verdicts."""
-    from safealign.guard.loading import load_guard
 
     guard = guard or load_guard(config.guard)
     out = Path(config.output)
@@ -207,12 +203,10 @@ def _strip_curves(report: DatasetReport) -> dict[str, Any]:
 
 
 def _plot_curves(report: DatasetReport, path: Path) -> None:
-    import matplotlib
+    import matplotlib  # heavy: only when plotting
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from safealign.io import atomic_path
 
     fig, ax = plt.subplots(figsize=(4.5, 4))
     for level, m in report.levels.items():

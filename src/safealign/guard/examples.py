@@ -7,6 +7,7 @@ that is None is unknown and masked out of the loss, so sources with partial labe
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -94,8 +95,6 @@ def split_by_group(
     examples: Sequence[GuardExample], dev_fraction: float, seed: int = 0
 ) -> tuple[list[GuardExample], list[GuardExample]]:
     """A train/dev split that keeps every group (prompt) whole, stratified by source."""
-    import random
-
     rng = random.Random(seed)
     by_source: dict[str | None, list[str]] = {}
     for example in examples:

@@ -15,7 +15,10 @@ from typing import Any, TextIO
 
 from safealign.data.schema import Message
 from safealign.errors import DataError
-from safealign.guard.verdict import Turns
+from safealign.guard.llm_guard import LLMGuard
+from safealign.guard.loading import load_guard
+from safealign.guard.verdict import Turns, split_conversation
+from safealign.io import atomic_path
 
 
 @dataclass
@@ -49,7 +52,6 @@ def read_conversations(lines: Iterable[str], origin: str = "stdin") -> Iterator[
 
 
 def _turns(row: Any, origin: str, number: int) -> Turns:
-    from safealign.guard.verdict import split_conversation
 
     if isinstance(row, dict) and isinstance(row.get("messages"), list):
         try:
@@ -77,9 +79,6 @@ def classify_file(
     config: GuardClassifyConfig, stdin: TextIO | None = None, stdout: TextIO | None = None
 ) -> int:
     """Classify every conversation of the input; write one verdict row per line; return count."""
-    from safealign.guard.llm_guard import LLMGuard
-    from safealign.guard.loading import load_guard
-    from safealign.io import atomic_path
 
     if config.input == "-":
         rows = list(read_conversations(stdin or sys.stdin))

@@ -25,10 +25,13 @@ import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from safealign.data.schema import Response, Sample
 from safealign.data.refusal import REFUSAL_OPENINGS, is_refusal
+from safealign.data.schema import Response, Sample
 from safealign.data.text import first_sentence
+from safealign.io import read_jsonl, write_jsonl_atomic
+from safealign.models import GenerationConfig, generate, load_model
 from safealign.models.loading import LoadedModel
+from safealign.models.paths import safealign_home
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +156,6 @@ def label_item(item: dict) -> Sample:
 
 
 def cache_path(items: list[dict], config: GeneratedResponsesConfig) -> Path:
-    from safealign.models.paths import safealign_home
-
     settings = {k: v for k, v in asdict(config).items() if k in ("model", "max_new_tokens")}
     key = json.dumps([settings, items], sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
@@ -167,8 +168,6 @@ def generate_items(
 ) -> list[dict]:
     """Answer every planned item with the LM (greedy, batched, length-sorted); `loaded`
     replaces `config.model` when given."""
-    from safealign.models import GenerationConfig, generate, load_model
-
     loaded = loaded or load_model(config.model, dtype=config.dtype)
     outputs = generate(
         loaded,
@@ -189,8 +188,6 @@ def generated_samples(
     loaded: LoadedModel | None = None,
 ) -> dict[str, list[Sample]]:
     """Generated, labelled samples per split ("train", "dev"), from the cache when present."""
-    from safealign.io import read_jsonl, write_jsonl_atomic
-
     items = plan_items(pools, config)
     path = cache_path(items, config)
     if path.is_file():

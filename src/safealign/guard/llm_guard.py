@@ -29,6 +29,7 @@ from safealign.guard.verdict import (
     split_conversation,
 )
 from safealign.io import atomic_path
+from safealign.models import load_model
 from safealign.models.chat import render_prompt
 from safealign.models.loading import LoadedModel
 from safealign.models.logprobs import next_token_logits
@@ -96,13 +97,11 @@ class LLMGuard:
     @classmethod
     def from_spec(cls, spec: str = "embedded", config: LLMGuardConfig | None = None) -> LLMGuard:
         """A guard over a model spec, or over a folder saved by `save` (base model + adapter)."""
-        from safealign.models import load_model
-
         path = Path(spec)
         if (path / CONFIG_FILE).is_file():
             saved = LLMGuardConfig(**json.loads((path / CONFIG_FILE).read_text()))
             loaded = load_model(saved.model, dtype=saved.dtype)
-            from peft import PeftModel
+            from peft import PeftModel  # heavy: only for saved adapters
 
             loaded.model = PeftModel.from_pretrained(loaded.model, str(path)).merge_and_unload()
             loaded.model.eval()

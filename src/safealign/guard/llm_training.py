@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
+from safealign.data.schema import Message
 from safealign.guard.examples import GuardExample
 from safealign.guard.llm_guard import LLMGuard
 from safealign.guard.llm_prompt import QUESTIONS, category_codes, guard_prompt
@@ -106,7 +107,7 @@ def train_llm_guard(
     guard: LLMGuard, examples: Sequence[GuardExample], config: LLMGuardTrainConfig | None = None
 ) -> list[float]:
     """Attach LoRA to the guard's model and train it in place; returns the loss per step."""
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig, get_peft_model  # heavy: only when training
 
     config = config or LLMGuardTrainConfig()
     rng = random.Random(config.seed)
@@ -159,6 +160,5 @@ def train_llm_guard(
 
 
 def _user(text: str):
-    from safealign.data.schema import Message
 
     return Message("user", text)

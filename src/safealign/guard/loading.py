@@ -5,6 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from safealign.errors import ModelLoadError
+from safealign.guard.encoder_guard import CONFIG_FILE as ENCODER_CONFIG
+from safealign.guard.encoder_guard import EncoderGuard
+from safealign.guard.llm_guard import CONFIG_FILE as LLM_CONFIG
+from safealign.guard.llm_guard import LLMGuard, LLMGuardConfig
 from safealign.guard.verdict import Guard
 
 DEFAULT_GUARD_DIR = Path(__file__).parent / "default"
@@ -13,11 +17,6 @@ DEFAULT_GUARD_DIR = Path(__file__).parent / "default"
 def load_guard(spec: str = "embedded", *, dtype: str = "float32") -> Guard:
     """ "embedded" (the shipped encoder guard, offline), a folder saved by an encoder or LLM guard,
     or "llm:<model spec>" for a zero-shot LLM guard over any causal LM."""
-    from safealign.guard.encoder_guard import CONFIG_FILE as ENCODER_CONFIG
-    from safealign.guard.encoder_guard import EncoderGuard
-    from safealign.guard.llm_guard import CONFIG_FILE as LLM_CONFIG
-    from safealign.guard.llm_guard import LLMGuard, LLMGuardConfig
-
     if spec.startswith("llm:"):
         model = spec[4:] or "embedded"
         return LLMGuard.from_spec(model, LLMGuardConfig(model=model, dtype=dtype))

@@ -1,7 +1,8 @@
 """Training a guard from named shared-data sources: the recipe behind the embedded default.
 
 `safealign guard train --config configs/guard/default.yaml` runs `train_guard_from_sources`:
-train and dev splits of each source (stable hash splits, see sources.py), written refusals added
+train and dev splits of each catalogue dataset (stable hash splits, `safealign.data.catalog`;
+held-out sets are refused), written refusals added
 to a share of the prompts, multi-task training, calibration on dev, and an atomic save.
 """
 
@@ -13,7 +14,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from safealign.errors import ConfigError
+from safealign.data.catalog import CATALOG, load_dataset, require_trainable, shared_data_dir
 from safealign.guard.encoder_training import (
     EncoderGuardTrainConfig,
     TrainResult,
@@ -28,8 +29,10 @@ from safealign.guard.generated import (
     GeneratedResponsesConfig,
     generated_samples,
 )
-from safealign.guard.llm_training import LLMGuardTrainConfig
-from safealign.guard.sources import DEFAULT_TRAIN_SOURCES, SOURCES, load_source, with_refusals
+from safealign.guard.llm_guard import LLMGuard, LLMGuardConfig
+from safealign.guard.llm_training import LLMGuardTrainConfig, train_llm_guard
+from safealign.guard.sources import DEFAULT_TRAIN_SOURCES, with_refusals
+from safealign.models import load_model
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +42,7 @@ class GuardTrainConfig:
     """A guard training run: which sources, how to train, where to write the guard."""
 
     sources: list[str] = field(default_factory=lambda: list(DEFAULT_TRAIN_SOURCES))
-    """Named sources (safealign.guard.sources.SOURCES) to train on."""
+    """Catalogue datasets (`safealign data list`) to train on; held-out ones are refused."""
     data_dir: str | None = None
     """The shared data folder; None = $SAFEALIGN_SHARED_DATA or ../shared/data beside the repo."""
     output: str = "runs/guard"
@@ -59,16 +62,8 @@ class GuardTrainConfig:
 
 def train_guard_from_sources(config: GuardTrainConfig) -> TrainResult:
     """Build the training mix, train, calibrate, save to `config.output`; return the result."""
-    root = resolve_data_dir(config.data_dir)
-    for name in config.sources:
-        source = SOURCES.get(name)
-        if source is None:
-            raise ConfigError(f'unknown guard source "{name}". Known: {", ".join(SOURCES)}.')
-        if config.permissive_only and not source.permissive:
-            raise ConfigError(
-                f'source "{name}" is licensed {source.license}, not MIT / Apache-2.0 / CC-BY. '
-                "Set permissive_only: false for an experiment (never for the shipped default)."
-            )
+    require_trainable(config.sources, permissive_only=config.permissive_only)
+    root = shared_data_dir(config.data_dir)
     generated = build_generated(config, root)
     train = _examples(config, root, "train")
     limit = config.encoder.max_train_examples
@@ -84,7 +79,7 @@ def train_guard_from_sources(config: GuardTrainConfig) -> TrainResult:
     result = train_encoder_guard(train, dev, config.encoder)
     result.guard.config.training.update(
         {
-            "sources": {n: SOURCES[n].license for n in config.sources}
+            "sources": {n: CATALOG[n].license for n in config.sources}
             | ({GENERATED_SOURCE: GENERATED_LICENSE} if generated["train"] else {}),
             "train_examples": dict(Counter(e.source for e in train)),
             "dev_examples": len(dev),
@@ -103,8 +98,8 @@ def build_generated(config: GuardTrainConfig, root: Path) -> dict[str, list]:
         return {"train": [], "dev": []}
     pools = {}
     for split in ("train", "dev"):
-        harmful = load_source("harmful-instructions", root, split)
-        benign = load_source("benign", root, split)
+        harmful = load_dataset("harmful-instructions", split, root)
+        benign = load_dataset("benign", split, root)
         pools[split] = {
             "harmful": [s for s in harmful if s.source in HARMFUL_PROMPT_SOURCES],
             "benign": [s for s in benign if s.source in BENIGN_PROMPT_SOURCES],
@@ -113,31 +108,10 @@ def build_generated(config: GuardTrainConfig, root: Path) -> dict[str, list]:
 
 
 def _examples(config: GuardTrainConfig, root: Path, split: str) -> list[GuardExample]:
-    samples = [s for name in config.sources for s in load_source(name, root, split)]
+    samples = [s for name in config.sources for s in load_dataset(name, split, root)]
     return examples_from_samples(
         with_refusals(samples, config.refusal_share, seed=("train", "dev", "test").index(split))
     )
-
-
-def resolve_data_dir(data_dir: str | Path | None) -> Path:
-    """The shared data folder: explicit, else $SAFEALIGN_SHARED_DATA, else ../shared/data."""
-    import os
-
-    from safealign.errors import DataError
-
-    if data_dir is None:
-        data_dir = (
-            os.environ.get("SAFEALIGN_SHARED_DATA")
-            or Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
-        )
-    path = Path(data_dir).resolve()
-    if not path.is_dir():
-        raise DataError(
-            "shared data folder not found",
-            path=path,
-            fix="Pass --data-dir or set SAFEALIGN_SHARED_DATA to the folder holding the datasets.",
-        )
-    return path
 
 
 @dataclass
@@ -163,12 +137,9 @@ class LLMGuardRecipeConfig:
 
 def train_llm_guard_from_sources(config: LLMGuardRecipeConfig) -> list[float]:
     """Train a LoRA LLM guard on a subset of the sources' train split and save it."""
-    from safealign.guard.llm_guard import LLMGuard, LLMGuardConfig
-    from safealign.guard.llm_training import train_llm_guard
-    from safealign.models import load_model
-
-    root = resolve_data_dir(config.data_dir)
-    samples = [s for name in config.sources for s in load_source(name, root, "train")]
+    require_trainable(config.sources)
+    root = shared_data_dir(config.data_dir)
+    samples = [s for name in config.sources for s in load_dataset(name, "train", root)]
     examples = examples_from_samples(with_refusals(samples, 0.3))
     if len(examples) > config.max_examples:
         examples = random.Random(config.train.seed).sample(examples, config.max_examples)

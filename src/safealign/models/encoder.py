@@ -31,7 +31,7 @@ def resolve_encoder(spec: str | Path = "embedded") -> str:
 
 def load_encoder(spec: str | Path = "embedded", device: str | None = None):
     """A SentenceTransformer for `spec` (offline for the embedded one)."""
-    from sentence_transformers import SentenceTransformer
+    from sentence_transformers import SentenceTransformer  # heavy: only when encoding
 
     try:
         return SentenceTransformer(resolve_encoder(spec), device=device or "cpu")

@@ -165,7 +165,7 @@ def load_adapter(
     """A PEFT adapter on its base model (safealign's record of the spec first, else PEFT's
     `base_model_name_or_path`). `merge` folds it in, so inference costs a plain forward;
     without, the PEFT model is kept (to train the adapter further)."""
-    from peft import PeftModel
+    from peft import PeftModel  # heavy: only for adapters
 
     folder = Path(folder)
     if (folder / ADAPTER_META).is_file():

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from transformers import PreTrainedTokenizerBase
 
+from safealign.data.loaders import load_samples
 from safealign.data.schema import Message, Sample
 from safealign.errors import DataError
 from safealign.models.logprobs import TokenizedPair, tokenize_prompt_response
@@ -131,14 +132,6 @@ def read_samples(
     path = Path(path)  # may also be a hub id, which load_samples resolves
     if data_format in (None, "safealign") and not column_map and _is_sample_jsonl(path):
         return _read_sample_jsonl(path, limit)
-    try:
-        from safealign.data import load_samples
-    except ImportError as exc:  # the loaders package is optional for synth outputs
-        raise DataError(
-            f"reading format {data_format or 'auto'} needs safealign.data loaders ({exc}).",
-            path=path,
-            fix="Convert the file to safealign Sample JSONL, or install the full package.",
-        ) from exc
     result = load_samples(str(path), data_format, split=split, limit=limit, column_map=column_map)
     return list(result.samples)
 

@@ -21,7 +21,7 @@ def plot_training_curves(rows: Sequence[dict], path: str | Path) -> Path | None:
     Metric keys may carry a loss prefix ("bfpo/rewards/margins"): a panel shows any key that ends
     with one of its names, so mixed losses plot too.
     """
-    import matplotlib
+    import matplotlib  # heavy: only when plotting
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

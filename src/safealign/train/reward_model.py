@@ -15,11 +15,13 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from safealign.errors import ModelLoadError
 from safealign.io import atomic_path
+from safealign.models import load_model
 from safealign.models.chat import Conversation
+from safealign.models.loading import prepare_tokenizer
 from safealign.models.logprobs import collate_pairs, tokenize_prompt_response
 
 HEAD_FILE = "score_head.safetensors"
@@ -136,17 +138,12 @@ def load_scalar_model(
     path: str | Path, *, dtype: str = "float32", device: str | None = None
 ) -> ScalarModel:
     """Load what `save_scalar_model` wrote (the base model is loaded by its recorded spec)."""
-    from transformers import AutoTokenizer
-
-    from safealign.models import load_model
-    from safealign.models.loading import prepare_tokenizer
-
     path = Path(path)
     if not (path / META_FILE).is_file():
         raise ModelLoadError(f"{path} is not a safealign reward/cost model (no {META_FILE}).")
     meta = json.loads((path / META_FILE).read_text())
     if meta["adapter"]:
-        from peft import PeftModel
+        from peft import PeftModel  # heavy: only for adapters
 
         loaded = load_model(meta["base_model"], dtype=dtype, device=device)
         lm = PeftModel.from_pretrained(loaded.model, path / "adapter")

@@ -400,7 +400,7 @@ def _setup_model(config: TrainConfig, loaded: LoadedModel) -> tuple[nn.Module, n
             reference = copy.deepcopy(lm).eval().requires_grad_(False)
         lm.requires_grad_(True)
     else:
-        from peft import LoraConfig, get_peft_model
+        from peft import LoraConfig, get_peft_model  # heavy: only with LoRA
 
         targets = config.lora_target_modules
         lora = LoraConfig(

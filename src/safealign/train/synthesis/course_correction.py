@@ -25,8 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from safealign.data.schema import Message, Response, Sample
 from safealign.data.refusal import REFUSAL_OPENINGS, is_refusal
+from safealign.data.schema import Message, Response, Sample
 from safealign.data.text import first_sentence
 from safealign.models import GenerationConfig, LoadedModel, generate
 from safealign.train.synthesis.prompts import SAFETY_SYSTEM_PROMPT

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 
 from safealign.data.refusal import is_refusal
 from safealign.data.schema import Message, Response, Sample
+from safealign.guard.loading import load_guard
 from safealign.models import GenerationConfig, LoadedModel, generate
 from safealign.models.chat import Conversation
+from safealign.train.reward_model import load_scalar_model
 from safealign.train.synthesis.prompts import SAFETY_SYSTEM_PROMPT
 
 SafetyJudge = Callable[[Sequence[Conversation], Sequence[str]], list[bool]]
@@ -213,8 +215,6 @@ def build_judge(spec: str) -> SafetyJudge:
     if spec == "refusal-markers":
         return refusal_marker_judge
     if spec.startswith("cost-model:"):
-        from safealign.train.reward_model import load_scalar_model
-
         cost_model = load_scalar_model(spec.split(":", 1)[1])
         return lambda convs, answers: [float(c) <= 0 for c in cost_model.score(convs, answers)]
     if spec == "guard" or spec.startswith("guard:"):
@@ -229,8 +229,6 @@ def build_helpfulness(spec: str) -> HelpfulnessScorer:
     if spec == "length":
         return length_helpfulness
     if spec.startswith("reward-model:"):
-        from safealign.train.reward_model import load_scalar_model
-
         reward_model = load_scalar_model(spec.split(":", 1)[1])
         return lambda convs, answers: reward_model.score(convs, answers).tolist()
     raise ValueError(f"unknown helpfulness scorer {spec!r}: use reward-model:PATH or length")
@@ -238,8 +236,6 @@ def build_helpfulness(spec: str) -> HelpfulnessScorer:
 
 def _guard_judge(spec: str) -> SafetyJudge:
     """A safealign guard (`load_guard(spec)`): safe unless it flags the response as harmful."""
-    from safealign.guard import load_guard
-
     guard = load_guard(spec)
 
     def judge(conversations: Sequence[Conversation], responses: Sequence[str]) -> list[bool]:
