@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from safealign.data.catalog import shared_data_dir as resolve
+from safealign.errors import DataError
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 torch.set_num_threads(2)
@@ -15,19 +18,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def shared_data_path() -> Path:
-    """`$SAFEALIGN_SHARED_DATA`, else `../shared/data` beside the repository."""
-    env = os.environ.get("SAFEALIGN_SHARED_DATA")
-    return Path(env) if env else (REPO_ROOT / ".." / "shared" / "data").resolve()
-
-
 @pytest.fixture(scope="session")
 def shared_data_dir() -> Path:
-    """The real public datasets; tests using them skip with the reason when they are absent."""
-    path = shared_data_path()
-    if not path.is_dir():
-        pytest.skip(f"shared datasets not found at {path} (set SAFEALIGN_SHARED_DATA)")
-    return path
+    """The real public datasets, found as every verb finds them (`safealign.data.catalog`);
+    tests using them skip with the reason when they are absent."""
+    try:
+        return resolve()
+    except DataError as exc:
+        pytest.skip(str(exc).replace("\n", " "))
 
 
 @pytest.fixture()

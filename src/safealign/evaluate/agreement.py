@@ -14,20 +14,19 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
+from safealign.data.catalog import dataset_path
+from safealign.data.loaders import load_samples
 from safealign.data.schema import Sample
 from safealign.errors import ConfigError, DataError
 from safealign.evaluate.judges import JudgeInput, JuryJudge, build_judge
 from safealign.evaluate.stats import agreement, fleiss_kappa
 from safealign.io import write_json_atomic, write_jsonl_atomic
 
-XSTEST_COMPLETIONS = "xstest/model_completions"
-
 
 def xstest_completions(data_dir: str | Path) -> list[Sample]:
-    """The five XSTest completion files (450 prompts x 5 models, human refusal labels)."""
-    from safealign.data import load_samples
-
-    folder = Path(data_dir) / XSTEST_COMPLETIONS
+    """The five XSTest completion files (450 prompts x 5 models, human refusal labels): the
+    catalogue's "xstest-responses" folder, every row as the xstest format reads it."""
+    folder = dataset_path("xstest-responses", data_dir)
     files = sorted(folder.glob("*.csv"))
     if not files:
         raise DataError("no XSTest completion files", path=folder, fix="Pass --data-dir.")

@@ -1,7 +1,8 @@
 """`safealign guard eval`: harmful-class F1 / precision / recall / AUPRC and per-category F1,
 at prompt and response level, with a JSON + Markdown report and PR curves.
 
-Datasets are named guard sources (their held-out split) or any file `safealign.data` loads.
+Datasets are catalogue names (`safealign data list`: the test split, or all of a held-out set)
+or any file `safealign.data` loads.
 Verdicts are saved beside the report, so metrics can be recomputed without re-running a guard.
 """
 
@@ -49,7 +50,7 @@ class GuardEvalConfig:
             "do-not-answer",
         ]
     )
-    """Named guard sources (their test split, or all of a held-out set) or data files."""
+    """Catalogue datasets (their test split, or all of a held-out set) or data files."""
     data_dir: str | None = None
     """Shared data folder (None: $SAFEALIGN_SHARED_DATA or ../shared/data)."""
     format: str | None = None
@@ -129,7 +130,7 @@ def category_f1(
 
 
 def load_eval_examples(spec: str, config: GuardEvalConfig) -> list[GuardExample]:
-    """A named guard source (test split where it has one) or any file safealign.data loads."""
+    """A catalogue dataset (test split, or all of a held-out set) or any file load_samples reads."""
     if spec in CATALOG:
         split = "all" if CATALOG[spec].held_out else "test"
         samples: list[Sample] = load_dataset(spec, split, config.data_dir)
