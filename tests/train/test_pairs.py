@@ -7,6 +7,7 @@ import json
 import pytest
 
 from safealign.data.schema import Message, Response, Sample
+from safealign.errors import DataError
 from safealign.models import tiny_tokenizer
 from safealign.train.config import TrainConfig
 from safealign.train.losses import LossConfig
@@ -104,3 +105,18 @@ def test_pku_format_c2eval_gives_bfpo_and_dpo_pairs(shared_data_dir):
         assert b.chosen == sample.responses[sample.better].text
         assert d.chosen == sample.responses[sample.safer].text
         assert b.chosen_safe == sample.responses[sample.better].is_safe
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b'{"prompt": "x"}\n\x00\x00\xff', "is a binary file"),
+        (b'{"prompt": "x", "responses": [{"text": "caf\xe9"}]}\n', "line 1: is not UTF-8 text"),
+    ],
+)
+def test_unreadable_sample_jsonl_is_a_named_data_error(tmp_path, content, reason):
+    path = tmp_path / "pairs.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(DataError) as caught:
+        read_samples(path)
+    assert str(caught.value).startswith(f"{path}") and reason in str(caught.value)

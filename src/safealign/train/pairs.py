@@ -15,6 +15,7 @@ from pathlib import Path
 from transformers import PreTrainedTokenizerBase
 
 from safealign.data.loaders import load_samples
+from safealign.data.reading import check_text_file, not_utf8
 from safealign.data.schema import Message, Sample
 from safealign.errors import DataError
 from safealign.models.logprobs import TokenizedPair, tokenize_prompt_response
@@ -188,26 +189,37 @@ def _ordered(sample: Sample, chosen_index: int) -> PreferencePair:
 
 
 def _is_sample_jsonl(path: Path) -> bool:
+    """Whether the first row is a safealign Sample (a file that is not text, or whose first
+    line is not JSON, is left to `load_samples`, which names the problem)."""
     if path.suffix != ".jsonl" or not path.is_file():
         return False
-    with path.open() as handle:
-        for line in handle:
-            if line.strip():
-                row = json.loads(line)
-                return isinstance(row, dict) and "responses" in row and "prompt" in row
+    check_text_file(path)
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip():
+                    row = json.loads(line)
+                    return isinstance(row, dict) and "responses" in row and "prompt" in row
+    except UnicodeDecodeError:
+        raise not_utf8(path) from None
+    except json.JSONDecodeError:
+        return False
     return False
 
 
 def _read_sample_jsonl(path: Path, limit: int | None) -> list[Sample]:
     samples = []
-    with path.open() as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                samples.append(Sample.from_dict(json.loads(line)))
-            except (ValueError, TypeError, KeyError) as exc:
-                raise DataError(str(exc), path=path, line=number) from exc
-            if limit is not None and len(samples) >= limit:
-                break
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    samples.append(Sample.from_dict(json.loads(line)))
+                except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                    raise DataError(str(exc), path=path, line=number) from exc
+                if limit is not None and len(samples) >= limit:
+                    break
+    except UnicodeDecodeError:
+        raise not_utf8(path) from None
     return samples
