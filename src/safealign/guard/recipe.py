@@ -137,7 +137,7 @@ class LLMGuardRecipeConfig:
 
 def train_llm_guard_from_sources(config: LLMGuardRecipeConfig) -> list[float]:
     """Train a LoRA LLM guard on a subset of the sources' train split and save it."""
-    require_trainable(config.sources)
+    require_trainable(config.sources, permissive_only=False)  # an experiment: held-out refused
     root = shared_data_dir(config.data_dir)
     samples = [s for name in config.sources for s in load_dataset(name, "train", root)]
     examples = examples_from_samples(with_refusals(samples, 0.3))
