@@ -24,6 +24,8 @@ import numpy as np
 from safealign.errors import DataError, ModelLoadError
 from safealign.evaluate.judges.base import JudgeInput, JudgeScore
 from safealign.evaluate.judges.keyword import REFUSAL_PHRASES, normalize_quotes
+from safealign.io import atomic_path
+from safealign.models import load_encoder
 
 DEFAULT_HEAD = Path(__file__).with_name("refusal_head.safetensors")
 REFUSAL_ACTIONS = frozenset({0, 4})
@@ -177,8 +179,6 @@ def train_refusal_head(
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import cross_val_score
 
-    from safealign.io import atomic_path
-
     data = do_not_answer_refusals(csv_path)
     features = refusal_features(
         data.texts, encoder, max_chars=max_chars, keyword_feature=keyword_feature
@@ -209,6 +209,5 @@ def train_refusal_head(
 
 @functools.cache
 def _encoder(spec: str):
-    from safealign.models import load_encoder
 
     return load_encoder(spec)
