@@ -41,11 +41,16 @@ def load_config(
     `section` picks a top-level key of the YAML file, so one file can configure several verbs.
     Override keys may be dotted ("loss.beta") to reach into a nested config.
     """
-    values, prefix = ({}, "") if path is None else read_config_section(path, section)
+    values, picked = ({}, "") if path is None else read_config_section(path, section)
     merge_overrides(values, overrides)
-    return config_from_dict(
-        cls, values, origin=str(path) if path else "command line", prefix=prefix
-    )
+    return config_from_dict(cls, values, origin=config_origin(path, picked))
+
+
+def config_origin(path: str | Path | None, section: str = "") -> str:
+    """How errors name where a config came from: 'train.yaml, section "train"'."""
+    if path is None:
+        return "command line"
+    return f'{path}, section "{section}"' if section else str(path)
 
 
 def read_yaml_mapping(path: str | Path, section: str | None = None) -> dict[str, Any]:

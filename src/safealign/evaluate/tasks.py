@@ -17,7 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from safealign.config import config_from_dict, merge_overrides, read_config_section
+from safealign.config import (
+    config_from_dict,
+    config_origin,
+    merge_overrides,
+    read_config_section,
+)
 from safealign.data import load_samples
 from safealign.data.schema import Message, Sample
 from safealign.errors import ConfigError, DataError
@@ -364,9 +369,9 @@ def load_eval_config(
     path: str | Path | None = None, overrides: dict[str, Any] | None = None
 ) -> EvalConfig:
     """An `EvalConfig` from a YAML file (section `eval`) and flag overrides, type-checked."""
-    values, prefix = ({}, "") if path is None else read_config_section(path, "eval")
+    values, section = ({}, "") if path is None else read_config_section(path, "eval")
     merge_overrides(values, overrides)
-    return eval_config_from(values, origin=str(path) if path else "command line", prefix=prefix)
+    return eval_config_from(values, origin=config_origin(path, section))
 
 
 def eval_config_from(
