@@ -30,7 +30,7 @@ from safealign.data import (
     render_summary,
     save_samples,
 )
-from safealign.errors import ConfigError, SafealignError
+from safealign.errors import ConfigError, DataError, SafealignError
 from safealign.evaluate import (
     TASKS,
     EvalConfig,
@@ -160,6 +160,14 @@ DATA_OPTIONS: dict[str, Any] = {
 }
 
 
+def _require_rows(result: Any, source: str | Path, limit: int | None = None) -> None:
+    """An empty file is most likely the wrong file: say so (an explicit --limit 0 is not)."""
+    if not result.samples and not result.skipped and limit != 0:
+        raise DataError(
+            "no rows in this file", path=source, fix="Check that it is the file you meant."
+        )
+
+
 def _report_skipped(result) -> None:
     if report := result.skip_report():
         err_console.print(f"[yellow]{report}[/]", highlight=False)
@@ -170,6 +178,7 @@ def data_inspect(request: ConfigRequest, source: str = SourceArgument) -> None:
     """Print rows, label balance, and category and severity histograms of a dataset."""
     options: LoadOptions = request.load()
     result = options.load(source)
+    _require_rows(result, source, options.limit)
     render_summary(inspect_samples(result), console)
     _report_skipped(result)
 
@@ -183,6 +192,7 @@ def data_convert(
     """Write a dataset in safealign's unified JSONL format (atomically)."""
     options: LoadOptions = request.load()
     result = options.load(source)
+    _require_rows(result, source, options.limit)
     save_samples(result, out)
     console.print(f"wrote {len(result.samples)} samples ({result.format}) to {out}")
     _report_skipped(result)
@@ -336,7 +346,9 @@ def label(
 ) -> None:
     """Label responses with a jury (majority vote); write labels, votes and judge agreement."""
     _prepare_runtime()
-    summary = label_with_jury(load_samples(data, format, limit=limit).samples, jury, out)
+    loaded = load_samples(data, format, limit=limit)
+    _require_rows(loaded, data, limit)
+    summary = label_with_jury(loaded.samples, jury, out)
     console.print(summary)
     console.print(f"[green]wrote[/] {out}")
 

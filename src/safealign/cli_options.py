@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 import typer
 import yaml
+from rich.markup import escape
 
 from safealign.config import field_help, load_config
 
@@ -178,7 +179,8 @@ def _spec(
         help_text += f" One of: {', '.join(allowed)}."
     default = _default_text(f)
     if default:
-        help_text += f" [default: {default}]"
+        help_text += f" (default: {default})"
+    help_text = escape(help_text)  # typer renders help as rich markup: keep [brackets] literal
     if hint is bool:
         decls = (f"{flag}/--no-{flag[2:]}", *extra_names)
         return OptionSpec(key, _param(key), decls, bool | None, help_text.strip())

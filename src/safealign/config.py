@@ -71,6 +71,10 @@ def read_config_section(path: str | Path, section: str | None = None) -> tuple[d
             f"{path}: not UTF-8 text (byte {exc.start} is 0x{exc.object[exc.start]:02x}). "
             "A config is a YAML text file saved as UTF-8."
         ) from exc
+    if not text.strip():
+        raise ConfigError(
+            f"{path}: the config file is empty. Write YAML keys into it, or leave out --config."
+        )
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:

@@ -67,7 +67,10 @@ def load_task_samples(path: str | Path, format: str | None, limit: int | None) -
             path=path,
             fix="Pass --data-dir (the folder holding the shared datasets) or --dataset FILE.",
         )
-    return load_samples(path, format, limit=limit).samples
+    samples = load_samples(path, format, limit=limit).samples
+    if not samples and limit != 0:
+        raise DataError("no prompts in this file", path=path, fix="Check the file and --format.")
+    return samples
 
 
 def shared_samples(name: str, config: EvalConfig, limit: int | None) -> list[Sample]:
