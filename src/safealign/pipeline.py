@@ -323,7 +323,7 @@ def _rate(rate) -> str:
 
 
 def _plot_before_after(report: DemoReport, path: Path) -> None:
-    import matplotlib
+    import matplotlib  # heavy; only when the demo draws its plot
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

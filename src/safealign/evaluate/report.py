@@ -294,7 +294,7 @@ def _has_tradeoff(runs: Sequence[dict[str, Any]]) -> bool:
 
 
 def _pyplot():
-    import matplotlib
+    import matplotlib  # heavy; only when a report draws plots
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
