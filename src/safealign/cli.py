@@ -420,7 +420,10 @@ def synth_course_correction(request: ConfigRequest) -> None:
 def synth_redteam(request: ConfigRequest) -> None:
     """BFPO red-teaming pairs: the policy's own answers, labelled for safety and helpfulness."""
     _prepare_runtime()
-    result = run_redteam(request.load())
+    cfg: RedTeamConfig = request.load()
+    result = run_redteam(cfg)
+    if result.prompts == 0 and cfg.limit != 0:
+        raise DataError("no prompts in this file", path=str(cfg.data), fix="Check --data.")
     console.print(f"{result.pairs} pairs from {result.prompts} prompts: [green]{result.output}[/]")
 
 

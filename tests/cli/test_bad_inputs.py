@@ -24,6 +24,14 @@ GUARD_FILES = pytest.mark.xfail(
     strict=True,
     reason="guard/files.py reads JSONL as text without a named decode error (not arch-cli's file)",
 )
+TRAIN_PAIRS = pytest.mark.xfail(
+    strict=True,
+    reason="train/pairs.py sniffs Sample JSONL with a bare json.loads/decode (not arch-cli's file)",
+)
+GUARD_EVAL_EMPTY = pytest.mark.xfail(
+    strict=True,
+    reason="guard/evaluation.py evaluates an empty file as 0 examples (not arch-cli's file)",
+)
 
 
 def write_input(kind: str, folder: Path, name: str, text: str = '{"prompt": "hello"}\n') -> Path:
@@ -183,8 +191,25 @@ DATA_VERBS: dict[str, ArgvBuilder] = {
 }
 """Verbs that read a data file (JSONL here), with what each needs besides it."""
 
-# Cases that end in a traceback on this branch and are fixed elsewhere: the lead flips them.
-KNOWN_FAILURES: dict[tuple[str, str], pytest.MarkDecorator] = {}
+# Cases that fail on this branch in files arch-cli does not own. ARCH_DATA ones are fixed on
+# arch-data (the lead removes them at merge); the others are reported for a follow-up.
+KNOWN_FAILURES: dict[tuple[str, str], pytest.MarkDecorator] = {
+    **{
+        (verb, kind): ARCH_DATA
+        for verb in ("data-inspect", "data-convert", "eval-run-dataset", "label", "guard-eval")
+        for kind in ("binary", "latin1")
+    },
+    **{
+        (verb, kind): TRAIN_PAIRS
+        for verb in ("train-data", "synth-course-correction", "synth-redteam")
+        for kind in ("binary", "latin1", "truncated")
+    },
+    ("guard-classify", "binary"): GUARD_FILES,
+    ("guard-classify", "latin1"): GUARD_FILES,
+    ("guard-eval", "empty"): GUARD_EVAL_EMPTY,
+}
+EMPTY_IS_VALID = {"guard-classify"}
+"""A filter over JSONL conversations: empty in, empty out (like `cat`), exit 0."""
 
 
 def data_cases():
@@ -198,6 +223,9 @@ def data_cases():
 def test_bad_data_file(verb, kind, tmp_path, tiny_dir, monkeypatch, capsys):
     path = write_input(kind, tmp_path, "bad.jsonl")
     code, output = run_main(monkeypatch, capsys, DATA_VERBS[verb](path, tmp_path, tiny_dir))
+    if kind == "empty" and verb in EMPTY_IS_VALID:
+        assert code == 0 and "0 verdicts" in output, output
+        return
     assert_named_error(code, output, "bad.jsonl")
 
 
