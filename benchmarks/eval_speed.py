@@ -17,7 +17,7 @@ import time
 import torch
 
 from safealign.evaluate import EvalConfig
-from safealign.evaluate.tasks import TASKS
+from safealign.evaluate.tasks import task_items
 from safealign.models import GenerationConfig, generate, load_model
 
 
@@ -38,7 +38,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("SAFEALIGN_THREADS", "2")))
 
-    items = TASKS["xstest"].build_items(EvalConfig(task="xstest", data_dir=args.data_dir))
+    items = task_items(EvalConfig(task="xstest", data_dir=args.data_dir))
     conversations = [item.conversation for item in items]
     loaded = load_model("embedded", dtype=args.dtype)
     print(

@@ -30,9 +30,10 @@ def test_demo_runs_every_stage_and_writes_its_report(tiny, tmp_path):
     assert report.before.harmful_compliance.total == 4
     assert report.before.over_refusal.total == 4
     assert report.after is not None and len(report.after.answers) == 8
-    assert report.training["steps"] >= 1 and report.training["pairs"] >= 1
+    assert report.training is not None
+    assert report.training.steps >= 1 and report.training.pairs >= 1
     guard = report.guard["before"]
-    assert guard["num_harmful_prompts"] == 4 and len(guard["verdicts"]) == 8
+    assert guard.num_harmful_prompts == 4 and len(guard.verdicts) == 8
     saved = json.loads((tmp_path / "demo" / "report.json").read_text())
     assert saved["after"]["harmful_compliance"]["total"] == 4
     assert "verdicts" not in saved["guard"]["before"]

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from safealign.errors import DataError
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
@@ -55,6 +57,30 @@ def write_jsonl_atomic(path: str | Path, rows: Iterable[dict[str, Any]]) -> Path
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Read a JSONL file written by safealign itself (user files go through safealign.data)."""
-    with Path(path).open() as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    """Read a JSONL file written by safealign itself (user files go through safealign.data).
+
+    A file that is not UTF-8 JSON lines (truncated, edited, or not ours) is a `DataError` that
+    names the file and the line.
+    """
+    path = Path(path)
+    rows = []
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+                if line.strip():
+                    rows.append(json.loads(line))
+            except UnicodeDecodeError as exc:
+                raise DataError(
+                    f"not UTF-8 text (byte {exc.start} of the line is 0x{raw[exc.start]:02x})",
+                    path=path,
+                    line=number,
+                ) from exc
+            except json.JSONDecodeError as exc:
+                raise DataError(
+                    f"not valid JSON ({exc.msg}, column {exc.colno})",
+                    path=path,
+                    line=number,
+                    fix="The file may be truncated; write it again with safealign.",
+                ) from exc
+    return rows

@@ -18,13 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from safealign.config import config_to_dict
+from safealign.data.loaders import save_samples
 from safealign.data.schema import Message
 from safealign.demo_data import align_prompts
 from safealign.evaluate import QuickSafetyResult, quick_safety_check
+from safealign.guard import load_guard
 from safealign.io import atomic_path, write_json_atomic, write_text_atomic
 from safealign.models import LoadedModel, load_model
-
-StageHook = Callable[[str, Any], None]
+from safealign.train import TrainConfig, train
+from safealign.train.losses import LossConfig
+from safealign.train.synthesis import RedTeamConfig, synthesize_redteam
 
 
 @dataclass
@@ -71,14 +74,56 @@ class DemoConfig:
 
 
 @dataclass
+class GuardSummary:
+    """The guard stage: its verdicts on the measured prompts and answers, against the suite."""
+
+    guard: str
+    """The guard spec that ran."""
+    prompt_accuracy: float
+    """Share of prompts whose harmful flag matches the suite's label."""
+    harmful_prompts_flagged: int
+    benign_prompts_flagged: int
+    answers_flagged_harmful: int
+    num_harmful_prompts: int
+    num_benign_prompts: int
+    verdicts: list[dict[str, Any]] = field(default_factory=list)
+    """One verdict per answer (written to answers.json, not to report.json)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The figures without the per-answer verdicts."""
+        return {k: v for k, v in asdict(self).items() if k != "verdicts"}
+
+
+@dataclass
+class AlignSummary:
+    """The align stage: the red-team pairs and the BFPO LoRA run trained on them."""
+
+    method: str
+    pairs: int
+    pairs_with_unsafe_response: int
+    """Pairs in which at least one answer was labelled unsafe."""
+    steps: int
+    loss_first: float
+    loss_last: float
+    adapter: str | None = None
+    curves: str | None = None
+
+
+StageResult = QuickSafetyResult | GuardSummary | AlignSummary
+StageHook = Callable[[str, StageResult], None]
+"""Called as each stage finishes: ("measure" | "guard" | "align" | "measure_after", result)."""
+
+
+@dataclass
 class DemoReport:
     """Everything the demo measured."""
 
     model: str
     before: QuickSafetyResult
     after: QuickSafetyResult | None = None
-    guard: dict[str, Any] = field(default_factory=dict)
-    training: dict[str, Any] = field(default_factory=dict)
+    guard: dict[str, GuardSummary] = field(default_factory=dict)
+    """Guard summaries by stage ("before", "after" alignment)."""
+    training: AlignSummary | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     output_dir: str = ""
 
@@ -88,11 +133,8 @@ class DemoReport:
             "model": self.model,
             "before": self.before.to_dict(),
             "after": self.after.to_dict() if self.after else None,
-            "guard": {
-                stage: {k: v for k, v in summary.items() if k != "verdicts"}
-                for stage, summary in self.guard.items()
-            },
-            "training": self.training,
+            "guard": {stage: summary.to_dict() for stage, summary in self.guard.items()},
+            "training": asdict(self.training) if self.training else {},
             "seconds": self.seconds,
         }
 
@@ -151,10 +193,8 @@ def _measure(loaded: LoadedModel, config: DemoConfig) -> QuickSafetyResult:
     )
 
 
-def moderate_answers(guard_spec: str, result: QuickSafetyResult) -> dict[str, Any]:
+def moderate_answers(guard_spec: str, result: QuickSafetyResult) -> GuardSummary:
     """Run the guard over the measured prompts and answers; compare with the suite's labels."""
-    from safealign.guard import load_guard
-
     guard = load_guard(guard_spec)
     conversations = [
         [Message("user", a.prompt), Message("assistant", a.answer)] for a in result.answers
@@ -164,31 +204,26 @@ def moderate_answers(guard_spec: str, result: QuickSafetyResult) -> dict[str, An
     prompt_flags = [bool(v.prompt_harmful and v.prompt_harmful.label) for v in verdicts]
     response_flags = [bool(v.response_harmful and v.response_harmful.label) for v in verdicts]
     correct = sum(f == h for f, h in zip(prompt_flags, harmful_kind, strict=True))
-    return {
-        "guard": guard_spec,
-        "prompt_accuracy": correct / max(len(verdicts), 1),
-        "harmful_prompts_flagged": sum(
+    return GuardSummary(
+        guard=guard_spec,
+        prompt_accuracy=correct / max(len(verdicts), 1),
+        harmful_prompts_flagged=sum(
             f for f, h in zip(prompt_flags, harmful_kind, strict=True) if h
         ),
-        "benign_prompts_flagged": sum(
+        benign_prompts_flagged=sum(
             f for f, h in zip(prompt_flags, harmful_kind, strict=True) if not h
         ),
-        "answers_flagged_harmful": sum(response_flags),
-        "num_harmful_prompts": sum(harmful_kind),
-        "num_benign_prompts": len(harmful_kind) - sum(harmful_kind),
-        "verdicts": [v.to_dict() for v in verdicts],
-    }
+        answers_flagged_harmful=sum(response_flags),
+        num_harmful_prompts=sum(harmful_kind),
+        num_benign_prompts=len(harmful_kind) - sum(harmful_kind),
+        verdicts=[v.to_dict() for v in verdicts],
+    )
 
 
 def align_model(
     loaded: LoadedModel, config: DemoConfig, output_dir: Path
-) -> tuple[LoadedModel, dict[str, Any]]:
+) -> tuple[LoadedModel, AlignSummary]:
     """Red-team pairs from the model's own answers, then BFPO with LoRA on them."""
-    from safealign.data.loaders import save_samples
-    from safealign.train import TrainConfig, train
-    from safealign.train.losses import LossConfig
-    from safealign.train.synthesis import RedTeamConfig, synthesize_redteam
-
     redteam = RedTeamConfig(
         num_samples=config.align_samples,
         max_new_tokens=config.align_max_new_tokens,
@@ -220,18 +255,16 @@ def align_model(
     )
     result = train(train_config, loaded=loaded, samples=pairs)  # LoRA-wraps `loaded` in place
     first, last = result.metrics[0], result.metrics[-1]
-    summary = {
-        "method": "bfpo (LoRA)",
-        "pairs": result.num_pairs,
-        "pairs_with_unsafe_response": sum(
-            any(r.is_safe is False for r in s.responses) for s in pairs
-        ),
-        "steps": result.steps,
-        "loss_first": first["loss"],
-        "loss_last": last["loss"],
-        "adapter": str(result.adapter_dir) if result.adapter_dir else None,
-        "curves": str(result.plot) if result.plot else None,
-    }
+    summary = AlignSummary(
+        method="bfpo (LoRA)",
+        pairs=result.num_pairs,
+        pairs_with_unsafe_response=sum(any(r.is_safe is False for r in s.responses) for s in pairs),
+        steps=result.steps,
+        loss_first=first["loss"],
+        loss_last=last["loss"],
+        adapter=str(result.adapter_dir) if result.adapter_dir else None,
+        curves=str(result.plot) if result.plot else None,
+    )
     result.model.model.eval()
     return result.model, summary
 
@@ -243,7 +276,7 @@ def write_demo_report(report: DemoReport, config: DemoConfig, output_dir: Path) 
     answers = {
         "before": [asdict(a) for a in report.before.answers],
         "after": [asdict(a) for a in report.after.answers] if report.after else [],
-        "guard_verdicts": {stage: g["verdicts"] for stage, g in report.guard.items()},
+        "guard_verdicts": {stage: g.verdicts for stage, g in report.guard.items()},
     }
     write_text_atomic(output_dir / "answers.json", json.dumps(answers, indent=1) + "\n")
     write_text_atomic(output_dir / "report.md", demo_markdown(report))
@@ -271,17 +304,17 @@ def demo_markdown(report: DemoReport) -> str:
     for stage, guard in report.guard.items():
         lines += [
             "",
-            f"## Guard ({guard['guard']}), answers {stage} alignment",
+            f"## Guard ({guard.guard}), answers {stage} alignment",
             "",
-            f"- prompt-level accuracy vs the suite's labels: {guard['prompt_accuracy']:.2f}",
-            f"- harmful prompts flagged: {guard['harmful_prompts_flagged']}"
-            f"/{guard['num_harmful_prompts']}",
-            f"- benign prompts flagged: {guard['benign_prompts_flagged']}"
-            f"/{guard['num_benign_prompts']}",
-            f"- answers flagged harmful: {guard['answers_flagged_harmful']}",
+            f"- prompt-level accuracy vs the suite's labels: {guard.prompt_accuracy:.2f}",
+            f"- harmful prompts flagged: {guard.harmful_prompts_flagged}"
+            f"/{guard.num_harmful_prompts}",
+            f"- benign prompts flagged: {guard.benign_prompts_flagged}/{guard.num_benign_prompts}",
+            f"- answers flagged harmful: {guard.answers_flagged_harmful}",
         ]
     if report.training:
-        lines += ["", "## Alignment", ""] + [f"- {k}: {v}" for k, v in report.training.items()]
+        lines += ["", "## Alignment", ""]
+        lines += [f"- {k}: {v}" for k, v in asdict(report.training).items()]
     return "\n".join(lines) + "\n"
 
 
@@ -290,7 +323,7 @@ def _rate(rate) -> str:
 
 
 def _plot_before_after(report: DemoReport, path: Path) -> None:
-    import matplotlib
+    import matplotlib  # heavy; only when the demo draws its plot
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

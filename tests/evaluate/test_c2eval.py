@@ -13,8 +13,9 @@ from safealign.evaluate.c2eval import (
     harmful_response,
 )
 from safealign.evaluate.config import EvalConfig
+from safealign.evaluate.generation_task import generation_for
 from safealign.evaluate.metrics import compute_metrics
-from safealign.evaluate.tasks import generation_for, get_task
+from safealign.evaluate.tasks import get_task
 from safealign.models import render_prompt
 
 UNSAFE = "[unsafe response text] " + " ".join(f"w{i}" for i in range(1, 100))

@@ -119,11 +119,11 @@ def test_label_with_a_jury_writes_votes_and_agreement(tiny_dir, tmp_path):
 def test_example_configs_load():
     from pathlib import Path
 
-    from safealign.config import load_config
-    from safealign.evaluate import EvalConfig, get_task
+    from safealign.evaluate import get_task, load_eval_config
+    from safealign.evaluate.task import resolve_settings
 
     paths = sorted(Path(__file__).resolve().parents[2].glob("configs/eval/*.yaml"))
     assert paths
     for path in paths:
-        config = load_config(EvalConfig, path, section="eval")
-        get_task(config.task)
+        config = load_eval_config(path)
+        resolve_settings(get_task(config.task), config)

@@ -12,6 +12,7 @@ from safealign.evaluate import (
     EvalConfig,
     TransformersBackend,
     compare_runs,
+    eval_config_from,
     preference_choices,
     preference_metrics,
     quick_safety_check,
@@ -33,7 +34,7 @@ def small_config(tmp_path, **overrides) -> EvalConfig:
         progress=False,
     )
     values.update(overrides)
-    return EvalConfig(**values)
+    return eval_config_from(values)  # task settings (limit, k_values, ...) go to the task
 
 
 @pytest.fixture(scope="module")

@@ -7,14 +7,14 @@ from collections import Counter
 
 import pytest
 
-from safealign.evaluate import EvalConfig, get_task, judge_agreement, xstest_completions
+from safealign.evaluate import eval_config_from, judge_agreement, task_items, xstest_completions
 
 pytestmark = pytest.mark.shared_data
 
 
 def build(task: str, shared_data_dir, **overrides):
-    return get_task(task).build_items(
-        EvalConfig(task=task, data_dir=str(shared_data_dir), **overrides)
+    return task_items(
+        eval_config_from({"task": task, "data_dir": str(shared_data_dir), **overrides})
     )
 
 

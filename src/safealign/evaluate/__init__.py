@@ -21,26 +21,55 @@ from safealign.evaluate.judges import (
     train_refusal_head,
 )
 from safealign.evaluate.metrics import compute_metrics
-from safealign.evaluate.preference import preference_choices, preference_metrics
+from safealign.evaluate.preference import (
+    PREFERENCE_TASK,
+    PreferenceSettings,
+    preference_choices,
+    preference_metrics,
+)
 from safealign.evaluate.quick import QuickSafetyResult, quick_safety_check
 from safealign.evaluate.report import compare_runs, write_run_reports
-from safealign.evaluate.runner import RunResult, rescore, run_eval
+from safealign.evaluate.rundir import RunResult, load_run
+from safealign.evaluate.runner import run_eval
+from safealign.evaluate.scoring import rescore
 from safealign.evaluate.stats import Agreement, Rate, agreement, fleiss_kappa, rate_with_ci
 from safealign.evaluate.suite import builtin_suite
-from safealign.evaluate.tasks import TASKS, Task, get_task
+from safealign.evaluate.task import Task
+from safealign.evaluate.tasks import (
+    TASKS,
+    C2EvalSettings,
+    CompanionSettings,
+    DatasetSettings,
+    JailbreakSettings,
+    LimitSettings,
+    eval_config_from,
+    get_task,
+    load_eval_config,
+    register_task,
+    settings_classes,
+    task_items,
+)
+
+register_task(PREFERENCE_TASK)  # the registry never imports its plugins back
 
 __all__ = [
     "ATTACKS",
     "K_VALUES",
     "TASKS",
     "Agreement",
+    "C2EvalSettings",
     "ChatBackend",
+    "CompanionSettings",
+    "DatasetSettings",
     "EvalConfig",
     "EvalItem",
+    "JailbreakSettings",
     "Judge",
     "JudgeInput",
     "JudgeScore",
+    "LimitSettings",
     "OpenAIBackend",
+    "PreferenceSettings",
     "QuickSafetyResult",
     "Rate",
     "RunResult",
@@ -54,18 +83,24 @@ __all__ = [
     "compare_runs",
     "compute_metrics",
     "course_correction_prefix",
+    "eval_config_from",
     "fleiss_kappa",
     "get_task",
     "judge_agreement",
     "judge_names",
     "label_with_jury",
+    "load_eval_config",
+    "load_run",
     "preference_choices",
     "preference_metrics",
     "quick_safety_check",
     "rate_with_ci",
     "register_judge",
+    "register_task",
     "rescore",
     "run_eval",
+    "settings_classes",
+    "task_items",
     "train_refusal_head",
     "write_run_reports",
     "xstest_completions",

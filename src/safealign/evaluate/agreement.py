@@ -9,18 +9,35 @@ reports per-judge votes and inter-judge agreement (Fleiss' kappa, pairwise Cohen
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from pathlib import Path
 from typing import Any
 
+from safealign.data import load_samples
 from safealign.data.catalog import dataset_path
-from safealign.data.loaders import load_samples
 from safealign.data.schema import Sample
 from safealign.errors import ConfigError, DataError
 from safealign.evaluate.judges import JudgeInput, JuryJudge, build_judge
 from safealign.evaluate.stats import agreement, fleiss_kappa
 from safealign.io import write_json_atomic, write_jsonl_atomic
+
+
+@dataclass
+class JudgeAgreementConfig:
+    """Settings of `safealign eval judge-agreement` (YAML section `judge_agreement`)."""
+
+    judges: list[str] = field(
+        default_factory=lambda: ["refusal-keyword", "refusal-model"],
+        metadata={"help": "Refusal judge to compare with the human labels (repeatable)."},
+    )
+    data_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "Folder of the shared datasets; default $SAFEALIGN_SHARED_DATA or "
+            "../shared/data."
+        },
+    )
 
 
 def xstest_completions(data_dir: str | Path) -> list[Sample]:

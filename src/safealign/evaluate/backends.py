@@ -109,7 +109,7 @@ class OpenAIBackend:
         config: GenerationConfig,
         prefixes: list[str | None],
     ) -> list[list[str]]:
-        import httpx
+        import httpx  # only for a served model (optional dependency path)
 
         limit = asyncio.Semaphore(self.max_concurrency)
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
@@ -166,7 +166,7 @@ class OpenAIBackend:
         return outputs[: config.num_samples]
 
     async def _post_with_retries(self, client: Any, body: dict[str, Any]) -> dict[str, Any]:
-        import httpx
+        import httpx  # only for a served model (optional dependency path)
 
         last = ""
         for attempt in range(self.retries + 1):

@@ -1,70 +1,88 @@
-"""`EvalConfig`: everything `safealign eval run` needs; None fields fall back to the task's own."""
+"""`EvalConfig`: the settings every task of `safealign eval run` shares.
+
+Model, decoding, judges and output are common; what only one task reads (its limit, k values,
+attacks, benign companions) lives in that task's settings class (safealign.evaluate.tasks) and
+arrives here as `settings`. A YAML file writes both at the same level under `eval:`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-from safealign.evaluate.c2eval import K_VALUES
+from typing import Any
 
 
 @dataclass
 class EvalConfig:
     """Settings of one evaluation run (YAML section `eval`, CLI flags override)."""
 
-    task: str = "suite"
-    """Built-in task: suite, xstest, advbench, harmbench, beavertails, do-not-answer, dataset,
-    jailbreak, c2eval, preference."""
-    model: str = "embedded"
-    """Model spec for the in-process backend ("embedded", a folder, a hub id), or the model name
-    sent to the server when `backend_url` is set."""
-    dtype: str = "auto"
-    """bf16 where the hardware runs it natively, else float32."""
-    backend_url: str | None = None
-    """Base URL of an OpenAI-compatible server (http://HOST:PORT/v1); None runs in-process."""
-    api_key_env: str = "OPENAI_API_KEY"
-    """Environment variable holding the server's API key (read only when set)."""
-    judges: list[str] = field(default_factory=list)
-    """Judge names; the first judge of each question gives the headline numbers. Empty: the
-    task's defaults."""
-    data_dir: str | None = None
-    """Folder of the shared datasets; default $SAFEALIGN_SHARED_DATA or ../shared/data."""
-    dataset: str | None = None
-    """A prompt file for the `dataset`, `jailbreak` and `preference` tasks (any loader format)."""
-    format: str | None = None
-    """Loader format of `dataset` (detected from its columns when None)."""
-    expect: str | None = None
-    """For `dataset` rows without a harmful label: "refuse" or "comply"."""
-    benign_dataset: str | None = None
-    """Should-comply prompts run beside harmful-only sets, so over-refusal is always measured;
-    default: the built-in suite's 80 benign prompts."""
-    limit: int | None = None
-    """Use only the first N prompts (pairs for c2eval/preference) of the main dataset."""
-    benign_limit: int | None = None
-    """Use only the first N benign companion prompts."""
-    attacks: list[str] = field(
-        default_factory=lambda: [
-            "none",
-            "prefix-injection",
-            "refusal-suppression",
-            "role-play",
-            "few-shot",
-            "base64",
-            "prefilling",
-        ]
+    task: str = field(default="suite", metadata={"help": "Task to run (see `eval tasks`)."})
+    model: str = field(
+        default="embedded",
+        metadata={
+            "help": 'Model spec for the in-process backend ("embedded", a folder, a hub id), '
+            "or the model name sent to the server when --backend-url is set."
+        },
     )
-    """Jailbreak task: attacks to apply ("none" is the unattacked baseline)."""
-    k_values: list[int] = field(default_factory=lambda: list(K_VALUES))
-    """C2-Eval: prefix lengths in whitespace tokens of the harmful response."""
-    max_new_tokens: int | None = None
-    num_samples: int | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    batch_size: int = 16
-    """Prompts per forward pass (generation and log-probs)."""
-    seed: int = 0
-    system_prompt: str | None = None
-    out: str | None = None
-    """Run directory; default runs/<task>-<model>-<time>."""
-    resamples: int = 2000
-    """Bootstrap resamples per confidence interval."""
-    progress: bool = True
+    dtype: str = field(
+        default="auto", metadata={"help": "bf16 where the hardware runs it natively, else float32."}
+    )
+    backend_url: str | None = field(
+        default=None,
+        metadata={
+            "help": "OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1; unset runs "
+            "in-process."
+        },
+    )
+    api_key_env: str = field(
+        default="OPENAI_API_KEY",
+        metadata={"help": "Environment variable holding the server's API key (read if set)."},
+    )
+    judges: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Judge name (repeatable), e.g. harm-llm, refusal-model, jury:a,b,c; the "
+            "first judge of each question gives the headline numbers. Empty: the task's "
+            "defaults."
+        },
+    )
+    data_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "Folder of the shared datasets; default $SAFEALIGN_SHARED_DATA or "
+            "../shared/data."
+        },
+    )
+    max_new_tokens: int | None = field(
+        default=None, metadata={"help": "Answer length in tokens (default: the task's)."}
+    )
+    num_samples: int | None = field(
+        default=None, metadata={"help": "Answers per prompt (default: the task's)."}
+    )
+    temperature: float | None = field(
+        default=None, metadata={"help": "Sampling temperature; 0 is greedy (default: the task's)."}
+    )
+    top_p: float | None = field(
+        default=None, metadata={"help": "Nucleus sampling mass (default: the task's)."}
+    )
+    batch_size: int = field(
+        default=16, metadata={"help": "Prompts per forward pass (generation and log-probs)."}
+    )
+    seed: int = field(default=0, metadata={"help": "Seeds sampling and the bootstrap."})
+    system_prompt: str | None = field(
+        default=None, metadata={"help": "System message put before every prompt."}
+    )
+    out: str | None = field(
+        default=None, metadata={"help": "Run directory; default runs/<task>-<model>-<time>."}
+    )
+    resamples: int = field(
+        default=2000, metadata={"help": "Bootstrap resamples per confidence interval."}
+    )
+    progress: bool = field(default=True, metadata={"help": "Show progress bars."})
+    settings: Any = field(
+        default=None,
+        metadata={
+            "help": "The task's own settings: an instance of its settings class, a mapping, "
+            "or None for its defaults.",
+            "cli": False,
+        },
+    )

@@ -9,7 +9,8 @@ one response is safe (where safety decides).
 
 from __future__ import annotations
 
-from pathlib import Path
+import dataclasses
+from dataclasses import dataclass, field
 from typing import Any
 
 from safealign.config import config_to_dict
@@ -17,9 +18,29 @@ from safealign.data.catalog import load_rows
 from safealign.data.schema import Sample
 from safealign.errors import ConfigError, DataError
 from safealign.evaluate.config import EvalConfig
+from safealign.evaluate.report import write_run_reports
+from safealign.evaluate.rundir import METRICS, RUN, RunResult, run_dir_for
 from safealign.evaluate.stats import rate_with_ci
+from safealign.evaluate.task import Task
+from safealign.evaluate.tasks import LimitSettings, load_task_samples
 from safealign.io import write_json_atomic, write_jsonl_atomic
 from safealign.models import LoadedModel, load_model, sequence_logprobs
+
+DESCRIPTION = (
+    "preference discrimination on PKU-format pairs (safer / more helpful by log-likelihood)"
+)
+
+
+@dataclass
+class PreferenceSettings(LimitSettings):
+    """The pairs the preference task reads: C2-Eval's test split, or a file of pairs."""
+
+    dataset: str | None = field(
+        default=None, metadata={"help": "PKU-format pair file instead of C2-Eval's test split."}
+    )
+    format: str | None = field(
+        default=None, metadata={"help": "Loader format of --dataset (detected when unset)."}
+    )
 
 
 def preference_choices(
@@ -67,38 +88,44 @@ def preference_metrics(
     return {"summary": {**summary, "notes": []}, "table": table}
 
 
-def run_preference(config: EvalConfig, *, loaded: LoadedModel | None = None):
-    from safealign.evaluate.report import write_run_reports
-    from safealign.evaluate.runner import METRICS, RUN, RunResult, default_run_dir
-    from safealign.evaluate.tasks import load_task_samples
-
+def run_preference(
+    task: Task,
+    config: EvalConfig,
+    settings: PreferenceSettings,
+    *,
+    backend: Any = None,
+    loaded: LoadedModel | None = None,
+) -> RunResult:
+    """Score every pair by log-likelihood and write the run directory (no generation)."""
     if config.backend_url:
         raise ConfigError(
             "the preference task needs log-probabilities: run it in-process (no --backend-url)."
         )
-    if config.dataset:
-        samples = load_task_samples(config.dataset, config.format, config.limit)
+    if settings.dataset:
+        samples = load_task_samples(settings.dataset, settings.format, settings.limit)
     else:
-        samples = load_rows("c2eval", config.data_dir, limit=config.limit)
+        samples = load_rows("c2eval", config.data_dir, limit=settings.limit)
     pairs = [s for s in samples if s.is_pair and (s.safer is not None or s.better is not None)]
     if not pairs:
         raise DataError(
-            "no response pairs with safer/better labels", path=config.dataset or "c2eval"
+            "no response pairs with safer/better labels", path=settings.dataset or "c2eval"
         )
-    loaded = loaded or load_model(config.model, dtype=config.dtype)
+    loaded = (
+        loaded or getattr(backend, "loaded", None) or load_model(config.model, dtype=config.dtype)
+    )
     rows = preference_choices(loaded, pairs, batch_size=config.batch_size)
     metrics = preference_metrics(rows, resamples=config.resamples, seed=config.seed)
-    out = Path(config.out) if config.out else default_run_dir(config)
+    out = run_dir_for(config.out, task.name, config.model)
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(
         out / RUN,
         {
-            "task": "preference",
-            "description": "preference discrimination by length-normalised log-likelihood",
+            "task": task.name,
+            "description": task.description,
             "model": loaded.name,
             "chat_template": loaded.chat_template,
             "decoding": None,
-            "config": config_to_dict(config),
+            "config": config_to_dict(config) | {"settings": dataclasses.asdict(settings)},
             "items": len(pairs),
         },
     )
@@ -106,3 +133,7 @@ def run_preference(config: EvalConfig, *, loaded: LoadedModel | None = None):
     write_json_atomic(out / METRICS, metrics)
     write_run_reports(out)
     return RunResult(out, metrics)
+
+
+PREFERENCE_TASK = Task("preference", DESCRIPTION, PreferenceSettings, run_preference, judges=())
+"""Registered by safealign.evaluate's __init__ (the task registry never imports this module)."""

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from safealign.evaluate.rundir import load_run
 from safealign.io import write_json_atomic, write_text_atomic
 
 HEADLINE = (
@@ -28,8 +29,6 @@ PREFERENCE = (
 
 def write_run_reports(run_dir: str | Path) -> tuple[Path, Path]:
     """report.md and report.html beside a run's metrics.json."""
-    from safealign.evaluate.runner import load_run
-
     run = load_run(run_dir)
     run_dir = Path(run_dir)
     md = run_markdown(run)
@@ -40,8 +39,6 @@ def write_run_reports(run_dir: str | Path) -> tuple[Path, Path]:
 
 def compare_runs(run_dirs: Sequence[str | Path], out: str | Path) -> dict[str, Any]:
     """Side-by-side headline numbers of several runs: comparison.{json,md,html} in `out`."""
-    from safealign.evaluate.runner import load_run
-
     runs = [load_run(d) for d in run_dirs]
     out = Path(out)
     rows = [_comparison_row(run) for run in runs]
@@ -71,7 +68,7 @@ def run_markdown(run: dict[str, Any]) -> str:
     summary, table = metrics["summary"], metrics["table"]
     lines = [f"# safealign evaluation: {info['task']} on {info['model']}", ""]
     lines += [info.get("description", ""), ""]
-    if info["task"] == "preference":
+    if "prefers_safer" in summary:  # a log-likelihood run has no harm/refusal headline
         lines += ["| measure | rate [95% CI] |", "|---|---|"]
         lines += [f"| {label} | {format_rate(summary.get(key))} |" for key, label in PREFERENCE]
         lines += [
@@ -297,7 +294,7 @@ def _has_tradeoff(runs: Sequence[dict[str, Any]]) -> bool:
 
 
 def _pyplot():
-    import matplotlib
+    import matplotlib  # heavy; only when a report draws plots
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

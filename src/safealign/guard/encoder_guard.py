@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from transformers import AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
+from safealign.config import load_saved_config
 from safealign.errors import ModelLoadError
 from safealign.guard.calibration import mix_features, mix_logit
 from safealign.guard.severity import rule_severity
@@ -180,7 +181,7 @@ class EncoderGuard:
                 f"{path} is not a saved encoder guard: it needs {CONFIG_FILE} and {WEIGHTS_FILE} "
                 "(written by `safealign guard train` or EncoderGuard.save)."
             )
-        config = EncoderGuardConfig(**json.loads((path / CONFIG_FILE).read_text()))
+        config = load_saved_config(EncoderGuardConfig, path / CONFIG_FILE)
         guard = cls.build(config)
         tensors = load_file(str(path / WEIGHTS_FILE))
         guard.heads.load_state_dict(

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from safealign.data.reading import read_text
 from safealign.data.schema import Message
 from safealign.errors import DataError
 from safealign.guard.llm_guard import LLMGuard
@@ -86,8 +87,9 @@ def classify_file(
         path = Path(config.input)
         if not path.is_file():
             raise DataError("file not found", path=path, fix="Give a JSONL file, or - for stdin.")
-        with path.open() as handle:
-            rows = list(read_conversations(handle, str(path)))
+        # An empty file is an empty stream (like `cat`); anything else must be UTF-8 text.
+        text = read_text(path) if path.stat().st_size else ""
+        rows = list(read_conversations(text.splitlines(), str(path)))
     guard = load_guard(config.guard, dtype=config.dtype)
     if config.categories and not isinstance(guard, LLMGuard):
         raise DataError(

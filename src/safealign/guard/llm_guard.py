@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from safealign.config import load_saved_config
 from safealign.data.schema import Message
 from safealign.errors import ConfigError, ModelLoadError
 from safealign.guard.llm_prompt import QUESTIONS, Question, category_codes, guard_prompt
@@ -99,7 +100,7 @@ class LLMGuard:
         """A guard over a model spec, or over a folder saved by `save` (base model + adapter)."""
         path = Path(spec)
         if (path / CONFIG_FILE).is_file():
-            saved = LLMGuardConfig(**json.loads((path / CONFIG_FILE).read_text()))
+            saved = load_saved_config(LLMGuardConfig, path / CONFIG_FILE)
             loaded = load_model(saved.model, dtype=saved.dtype)
             from peft import PeftModel  # heavy: only for saved adapters
 

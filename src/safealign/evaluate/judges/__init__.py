@@ -9,10 +9,13 @@ from safealign.evaluate.judges.base import (
     judge_names,
     register_judge,
 )
+from safealign.evaluate.judges.builtin import register_builtin_judges
 from safealign.evaluate.judges.jury import JuryJudge, majority
 from safealign.evaluate.judges.keyword import KeywordJudge
 from safealign.evaluate.judges.llm import YesNoJudge, yes_probabilities
 from safealign.evaluate.judges.refusal_classifier import RefusalClassifierJudge, train_refusal_head
+
+register_builtin_judges()
 
 __all__ = [
     "QUESTIONS",

@@ -62,6 +62,7 @@ JudgeFactory = Callable[[str | None], Judge]
 """Builds a judge from the argument after "@" or ":" in its name (None when absent)."""
 
 _REGISTRY: dict[str, JudgeFactory] = {}
+"""Filled by the judges package's __init__ (built-ins) and by plugins; never imports them."""
 
 
 def register_judge(name: str, factory: JudgeFactory) -> None:
@@ -70,7 +71,6 @@ def register_judge(name: str, factory: JudgeFactory) -> None:
 
 
 def judge_names() -> list[str]:
-    _ensure_builtins()
     return sorted(_REGISTRY)
 
 
@@ -79,7 +79,6 @@ def build_judge(spec: str) -> Judge:
 
     The part after "@" or the first ":" is handed to the factory (a model spec, a member list).
     """
-    _ensure_builtins()
     spec = spec.strip()
     name, argument = _split_spec(spec)
     factory = _REGISTRY.get(name)
@@ -97,11 +96,3 @@ def _split_spec(spec: str) -> tuple[str, str | None]:
         return spec, None
     i = min(cut)
     return spec[:i], spec[i + 1 :] or None
-
-
-def _ensure_builtins() -> None:
-    if _REGISTRY:
-        return
-    from safealign.evaluate.judges import builtin
-
-    builtin.register_builtin_judges()

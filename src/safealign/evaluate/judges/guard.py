@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from safealign.data.schema import Message
 from safealign.evaluate.judges.base import JudgeInput, JudgeScore, Question
+from safealign.guard import load_guard
 
 
 @dataclass
@@ -23,7 +24,6 @@ class GuardJudge:
     name: str = ""
 
     def __post_init__(self) -> None:
-        from safealign.guard import load_guard
 
         self.guard = load_guard(self.spec)
         self.name = self.name or f"{self.question}-guard@{self.spec}"

@@ -24,6 +24,8 @@ import numpy as np
 from safealign.errors import DataError, ModelLoadError
 from safealign.evaluate.judges.base import JudgeInput, JudgeScore
 from safealign.evaluate.judges.keyword import REFUSAL_PHRASES, normalize_quotes
+from safealign.io import atomic_path
+from safealign.models import load_encoder
 
 DEFAULT_HEAD = Path(__file__).with_name("refusal_head.safetensors")
 REFUSAL_ACTIONS = frozenset({0, 4})
@@ -111,7 +113,7 @@ class RefusalHead:
 @functools.cache
 def load_head(path: str) -> RefusalHead:
     """Weights plus the feature layout they were trained on (read from the file's metadata)."""
-    from safetensors import safe_open
+    from safetensors import safe_open  # only when the head is loaded
     from safetensors.numpy import load_file
 
     if not Path(path).is_file():
@@ -139,7 +141,7 @@ class RefusalTrainingData:
 
 def do_not_answer_refusals(csv_path: str | Path) -> RefusalTrainingData:
     """Every labelled response in Do-Not-Answer's data_en.csv, labelled refusal / compliance."""
-    import pandas as pd
+    import pandas as pd  # heavy; only for training the head from a CSV
 
     path = Path(csv_path)
     if not path.is_file():
@@ -174,10 +176,8 @@ def train_refusal_head(
 ) -> dict[str, float | int | str]:
     """Fit the logistic head on Do-Not-Answer; save weights and metadata; return CV accuracy."""
     from safetensors.numpy import save_file
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression  # heavy; training the head only
     from sklearn.model_selection import cross_val_score
-
-    from safealign.io import atomic_path
 
     data = do_not_answer_refusals(csv_path)
     features = refusal_features(
@@ -209,6 +209,5 @@ def train_refusal_head(
 
 @functools.cache
 def _encoder(spec: str):
-    from safealign.models import load_encoder
 
     return load_encoder(spec)
