@@ -191,3 +191,26 @@ def test_prompt_batches_cover_every_prompt_each_epoch_and_split_processes():
     assert sorted(epoch) == sorted(p.id for p in items)
     two = [p.id for i in range(3) for r in range(2) for p in prompt_batch(items, i, 1, 0, r, 2)]
     assert two == epoch  # 2 processes x 1 prompt walk the same order as 1 x 2
+
+
+def test_bad_settings_name_the_field(tmp_path):
+    from safealign.config import config_from_dict
+
+    with pytest.raises(ConfigError, match="mini_batch_size .* must not exceed rollout_batch_size"):
+        config_from_dict(
+            TrainConfig,
+            {
+                "objective": "safe_rlhf",
+                "safe_rlhf": {"rollout_batch_size": 4, "mini_batch_size": 8},
+            },
+        )
+    with pytest.raises(ConfigError, match="temperature must be > 0"):
+        config_from_dict(TrainConfig, {"safe_rlhf": {"temperature": 0.0}})
+
+
+def test_a_cost_model_path_that_is_no_model_says_how_to_get_one(tmp_path):
+    from safealign.errors import ModelLoadError
+    from safealign.train.safe_rlhf.scorers import load_scorer
+
+    with pytest.raises(ModelLoadError, match="configs/train/cost.yaml"):
+        load_scorer(tmp_path / "missing", "cost", device="cpu")
