@@ -1,5 +1,6 @@
 """Alignment training: pure losses, one trainer for DPO/IPO/BFPO/SFT and reward/cost models,
-and synthesized preference data (`safealign.train.synthesis`)."""
+Safe RLHF's online PPO-Lagrangian (`objective: safe_rlhf`, `safealign.train.safe_rlhf`), and
+synthesized preference data (`safealign.train.synthesis`)."""
 
 from safealign.train.config import TrainConfig
 from safealign.train.losses import (
@@ -17,12 +18,14 @@ from safealign.train.losses import (
 from safealign.train.outputs import load_trained
 from safealign.train.pairs import PreferencePair, pairs_from_samples, read_samples
 from safealign.train.reward_model import ScalarHeadModel, ScalarModel, load_scalar_model
+from safealign.train.safe_rlhf import SafeRLHFConfig
 from safealign.train.trainer import TrainResult, train
 
 __all__ = [
     "PREFERENCE_LOSSES",
     "LossConfig",
     "PreferencePair",
+    "SafeRLHFConfig",
     "ScalarHeadModel",
     "ScalarModel",
     "TrainConfig",

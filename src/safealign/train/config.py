@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from safealign.train.losses import LossConfig
+from safealign.train.safe_rlhf.config import SafeRLHFConfig
 
-OBJECTIVES = ("preference", "reward", "cost")
+OBJECTIVES = ("preference", "reward", "cost", "safe_rlhf")
 PAIR_MODES = ("auto", "bfpo", "dpo", "chosen_rejected", "sft")
 DEFAULT_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -18,9 +19,13 @@ class TrainConfig:
     model: str = "embedded"
     """Model spec to start from: "embedded", a checkpoint folder or a hub id."""
     objective: str = "preference"
-    """"preference" (DPO/IPO/BFPO/SFT via `loss`), "reward" or "cost" (a scalar head on the LM)."""
+    """"preference" (DPO/IPO/BFPO/SFT via `loss`), "reward" or "cost" (a scalar head on the LM),
+    or "safe_rlhf" (online PPO-Lagrangian with reward and cost models, settings in `safe_rlhf`)."""
     loss: LossConfig = field(default_factory=LossConfig)
     """Which preference loss(es) and their hyperparameters (used when objective="preference")."""
+    safe_rlhf: SafeRLHFConfig = field(default_factory=SafeRLHFConfig)
+    """Reward/cost models, prompts, PPO and lambda settings (used when objective="safe_rlhf";
+    there max_steps counts PPO iterations)."""
 
     data: str | None = None
     """Training data: a file in any format `safealign.data` reads, or safealign's Sample JSONL."""
@@ -101,6 +106,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if isinstance(self.loss, dict):
             self.loss = LossConfig(**self.loss)
+        if isinstance(self.safe_rlhf, dict):
+            self.safe_rlhf = SafeRLHFConfig(**self.safe_rlhf)
         if self.objective not in OBJECTIVES:
             raise ValueError(
                 f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}"
@@ -123,6 +130,8 @@ class TrainConfig:
     @property
     def pair_mode(self) -> str:
         """The pair construction actually used (resolves "auto")."""
+        if self.objective == "safe_rlhf":
+            return "online"  # rollouts, no pairs
         if self.pairs != "auto":
             return self.pairs
         if self.objective == "reward":

@@ -15,7 +15,13 @@ PANELS: list[tuple[str, list[str]]] = [
 ]
 
 
-def plot_training_curves(rows: Sequence[dict], path: str | Path) -> Path | None:
+def plot_training_curves(
+    rows: Sequence[dict],
+    path: str | Path,
+    *,
+    panels: Sequence[tuple[str, list[str]]] = tuple(PANELS),
+    xlabel: str = "optimizer step",
+) -> Path | None:
     """Plot every logged metric that a panel names against the step; None when nothing to plot.
 
     Metric keys may carry a loss prefix ("bfpo/rewards/margins"): a panel shows any key that ends
@@ -31,7 +37,7 @@ def plot_training_curves(rows: Sequence[dict], path: str | Path) -> Path | None:
     keys = sorted({k for row in rows for k in row})
     panels = [
         (title, [k for k in keys if any(k == n or k.endswith("/" + n) for n in names)])
-        for title, names in PANELS
+        for title, names in panels
     ]
     panels = [(title, found) for title, found in panels if found]
     if not panels:
@@ -42,7 +48,7 @@ def plot_training_curves(rows: Sequence[dict], path: str | Path) -> Path | None:
             points = [(row["step"], row[key]) for row in rows if key in row]
             axis.plot([p[0] for p in points], [p[1] for p in points], label=key, linewidth=1.2)
         axis.set_title(title)
-        axis.set_xlabel("optimizer step")
+        axis.set_xlabel(xlabel)
         axis.grid(alpha=0.3)
         if len(found) > 1:
             axis.legend(fontsize=7)

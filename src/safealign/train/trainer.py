@@ -86,7 +86,13 @@ def train(
     """Train as `config` says; `loaded` (trained in place) and `samples` override its model/data.
 
     `on_step(step, metrics)` is called after every optimizer step, after any checkpoint.
+    `objective: safe_rlhf` runs the online PPO-Lagrangian loop (`samples` are its prompts).
     """
+    if config.objective == "safe_rlhf":
+        # Imported here: the PPO-Lagrangian loop imports TrainResult from this module.
+        from safealign.train.safe_rlhf.loop import train_safe_rlhf
+
+        return train_safe_rlhf(config, loaded=loaded, prompts=samples, on_step=on_step)
     accelerator = Accelerator(mixed_precision=_mixed_precision(config))
     set_seed(config.seed)
     output_dir = Path(config.output_dir)
