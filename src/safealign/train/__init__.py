@@ -17,9 +17,10 @@ from safealign.train.losses import (
 )
 from safealign.train.outputs import load_trained
 from safealign.train.pairs import PreferencePair, pairs_from_samples, read_samples
+from safealign.train.results import TrainResult
 from safealign.train.reward_model import ScalarHeadModel, ScalarModel, load_scalar_model
 from safealign.train.safe_rlhf import SafeRLHFConfig
-from safealign.train.trainer import TrainResult, train
+from safealign.train.trainer import train
 
 __all__ = [
     "PREFERENCE_LOSSES",

@@ -15,7 +15,6 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -50,30 +49,12 @@ from safealign.train.pairs import (
 )
 from safealign.train.plots import plot_training_curves
 from safealign.train.reference import precompute_reference, reference_mode
+from safealign.train.results import StepHook, TrainResult
 from safealign.train.reward_model import ScalarHeadModel, save_scalar_model
+from safealign.train.safe_rlhf.loop import train_safe_rlhf
 
-StepHook = Callable[[int, dict], None]
 UNKNOWN_FLAG = -1.0
 """Safety flag value for responses without a label (losses that need flags reject it)."""
-
-
-@dataclass
-class TrainResult:
-    """What a run produced."""
-
-    output_dir: Path
-    model: LoadedModel
-    """The trained policy (PEFT-wrapped for LoRA runs), or the LM inside a reward/cost model."""
-    steps: int
-    metrics: list[dict] = field(default_factory=list)
-    """One row per optimizer step (also in output_dir/metrics.jsonl)."""
-    num_pairs: int = 0
-    num_truncated: int = 0
-    skipped: list[str] = field(default_factory=list)
-    adapter_dir: Path | None = None
-    merged_dir: Path | None = None
-    scalar_model_dir: Path | None = None
-    plot: Path | None = None
 
 
 def train(
@@ -89,9 +70,6 @@ def train(
     `objective: safe_rlhf` runs the online PPO-Lagrangian loop (`samples` are its prompts).
     """
     if config.objective == "safe_rlhf":
-        # Imported here: the PPO-Lagrangian loop imports TrainResult from this module.
-        from safealign.train.safe_rlhf.loop import train_safe_rlhf
-
         return train_safe_rlhf(config, loaded=loaded, prompts=samples, on_step=on_step)
     accelerator = Accelerator(mixed_precision=_mixed_precision(config))
     set_seed(config.seed)

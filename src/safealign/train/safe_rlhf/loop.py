@@ -53,6 +53,7 @@ from safealign.train.losses import sft_loss
 from safealign.train.outputs import save_policy
 from safealign.train.pairs import pairs_from_samples, read_samples, tokenize_pairs
 from safealign.train.plots import plot_training_curves
+from safealign.train.results import StepHook, TrainResult
 from safealign.train.safe_rlhf.critic import (
     CRITIC_ADAPTER,
     POLICY_ADAPTER,
@@ -73,7 +74,6 @@ from safealign.train.safe_rlhf.ppo_losses import (
 )
 from safealign.train.safe_rlhf.rollout import Rollout, collect_rollout, load_prompts, prompt_batch
 from safealign.train.safe_rlhf.scorers import Scorer, load_scorer
-from safealign.train.trainer import StepHook, TrainResult
 
 PPO_PANELS: list[tuple[str, list[str]]] = [
     ("reward", ["reward"]),
