@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,7 +65,7 @@ def _pg_bin(name: str) -> str | None:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory) -> Iterator[str]:
+def postgres_server() -> Iterator[str]:
     """A real PostgreSQL server on 127.0.0.1 in a temp folder; yields an admin URL.
 
     Skips with the reason when initdb/postgres are absent. As root, the server runs as the
@@ -72,7 +73,8 @@ def postgres_server(tmp_path_factory) -> Iterator[str]:
     initdb, postgres = _pg_bin("initdb"), _pg_bin("postgres")
     if not initdb or not postgres:
         pytest.skip("PostgreSQL tests need initdb and postgres on PATH (Debian: postgresql-15)")
-    base = tmp_path_factory.mktemp("pg")
+    # Not pytest's tmp_path: it is private to root, and the server may run as another user.
+    base = Path(tempfile.mkdtemp(prefix="safealign-pg-"))
     data = base / "data"
     prefix: list[str] = []
     if os.geteuid() == 0:
@@ -114,6 +116,7 @@ def postgres_server(tmp_path_factory) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture()
