@@ -89,11 +89,9 @@ def test_proxy_chat_passes_benign_answers_and_refuses_harmful_requests(proxy, up
 def test_proxy_stream_forwards_tokens_before_the_answer_ends(proxy, upstream):
     api = client(proxy)
     words = [f"w{i}" for i in range(60)]
-    system = [{"role": "system", "content": "reply: " + " ".join(words)},
-              {"role": "system", "content": "delay: 0.03"}]
     stream = api.chat.completions.create(
-        model="stand-in-llm", stream=True,
-        messages=[*system, {"role": "user", "content": BENIGN}],
+        model="stand-in-llm", stream=True, messages=[{"role": "user", "content": BENIGN}],
+        extra_body={"stand_in_reply": " ".join(words), "stand_in_delay": 0.03},
     )
     pieces, sent_when_first_arrived, finish = [], None, None
     for chunk in stream:

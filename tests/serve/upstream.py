@@ -1,9 +1,10 @@
 """A stand-in OpenAI-compatible model server for proxy-mode tests (what vLLM would be).
 
 Its answer is chosen by the request, so tests need no model:
-- a system message "reply: TEXT" makes TEXT the answer, else it is "Echo: <last user text>";
+- a body field "stand_in_reply" (an extra field the proxy passes through) is the answer, else
+  it is "Echo: <last user text>";
 - "[500]" in the user text answers HTTP 500, "[slow]" sleeps past any test timeout;
-- a system message "delay: SECONDS" spaces streamed tokens; `/progress` says how many tokens
+- "stand_in_delay" (seconds) spaces streamed tokens; `/progress` says how many tokens
   the last stream has sent, so a test can see that the proxy forwards before the answer ends.
 Streaming sends one whitespace-delimited word per chunk, as a token stream would.
 """
@@ -27,10 +28,9 @@ def upstream_app() -> FastAPI:
     app.state.progress = progress
 
     def plan(body: dict) -> tuple[str, float, str | None]:
-        system = [m.get("content") or "" for m in body["messages"] if m["role"] == "system"]
         user = [m.get("content") or "" for m in body["messages"] if m["role"] == "user"][-1]
-        reply = next((s[7:] for s in system if s.startswith("reply: ")), f"Echo: {user}")
-        delay = next((float(s[7:]) for s in system if s.startswith("delay: ")), 0.0)
+        reply = body.get("stand_in_reply") or f"Echo: {user}"
+        delay = float(body.get("stand_in_delay") or 0.0)
         special = "500" if "[500]" in user else "slow" if "[slow]" in user else None
         return reply, delay, special
 
