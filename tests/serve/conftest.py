@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -90,8 +91,20 @@ def postgres_server() -> Iterator[str]:
     )
     port = free_port()
     process = subprocess.Popen(
-        [*prefix, postgres, "-D", str(data), "-p", str(port), "-k", str(base),
-         "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
+        [
+            *prefix,
+            postgres,
+            "-D",
+            str(data),
+            "-p",
+            str(port),
+            "-k",
+            str(base),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -114,7 +127,7 @@ def postgres_server() -> Iterator[str]:
     try:
         yield url
     finally:
-        process.terminate()
+        process.send_signal(signal.SIGINT)  # "fast" shutdown: no waiting for idle clients
         process.wait(timeout=30)
         shutil.rmtree(base, ignore_errors=True)
 

@@ -35,9 +35,16 @@ def audit_url(request, tmp_path):
 
 def _row(i: int, action: str, key: str, at: float) -> AuditRecord:
     return AuditRecord(
-        request_id=f"req-{i}", key_id=key, endpoint="/v1/moderations", action=action,
-        latency_ms=float(i), created_at=at, flagged=action != "allow", severity=i % 4,
-        categories=["Violence"] if action != "allow" else [], verdict={"n": i},
+        request_id=f"req-{i}",
+        key_id=key,
+        endpoint="/v1/moderations",
+        action=action,
+        latency_ms=float(i),
+        created_at=at,
+        flagged=action != "allow",
+        severity=i % 4,
+        categories=["Violence"] if action != "allow" else [],
+        verdict={"n": i},
         policy_version="1",
     )
 
@@ -73,12 +80,14 @@ def test_export_jsonl_and_csv_with_filters(audit_url, tmp_path):
     store = AuditStore(audit_url)
     start = 1_767_225_600.0  # 2026-01-01T00:00:00Z
     for i in range(6):
-        store.record(_row(i, "refuse" if i % 2 else "allow", "kA" if i < 3 else "kB",
-                          start + 3600 * i))
+        store.record(
+            _row(i, "refuse" if i % 2 else "allow", "kA" if i < 3 else "kB", start + 3600 * i)
+        )
     store.close()
     out = tmp_path / "rows.jsonl"
-    count = export_audit(AuditExportConfig(url=audit_url, output=str(out), action="refuse",
-                                           since="2026-01-01T02:00"))
+    count = export_audit(
+        AuditExportConfig(url=audit_url, output=str(out), action="refuse", since="2026-01-01T02:00")
+    )
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert count == 2 and [r["request_id"] for r in lines] == ["req-3", "req-5"]
     assert lines[0]["time"] == "2026-01-01T03:00:00+00:00"
@@ -120,8 +129,12 @@ def test_service_on_postgresql_records_one_row_per_request(serve, postgres_url):
     headers = {"Authorization": f"Bearer {API_KEY}"}
 
     def one(i):
-        r = httpx.post(f"{server.url}/v1/moderations", json={"input": f"hello number {i}"},
-                       headers=headers, timeout=60)
+        r = httpx.post(
+            f"{server.url}/v1/moderations",
+            json={"input": f"hello number {i}"},
+            headers=headers,
+            timeout=60,
+        )
         return r.status_code
 
     with concurrent.futures.ThreadPoolExecutor(12) as pool:

@@ -42,8 +42,9 @@ def test_moderations_single_and_batch_with_openai_client(proxy, guard):
     expected = guard.classify([BENIGN, HARMFUL_REQUEST])
     for result, verdict in zip(batch.results, expected, strict=True):
         extra = result.model_extra
-        assert extra["harmful_probability"] == pytest.approx(verdict.prompt_harmful.probability,
-                                                             abs=1e-4)
+        assert extra["harmful_probability"] == pytest.approx(
+            verdict.prompt_harmful.probability, abs=1e-4
+        )
         assert extra["severity"] == verdict.severity
         assert set(extra["taxonomy_scores"]) >= {"violence", "weapons", "crime"}
         assert "needs_review" in extra
@@ -52,13 +53,14 @@ def test_moderations_single_and_batch_with_openai_client(proxy, guard):
 
 def test_guard_check_prompt_response_and_messages(proxy):
     headers = {"Authorization": f"Bearer {API_KEY}"}
-    r = httpx.post(f"{proxy.url}/v1/guard/check", headers=headers,
-                   json={"prompt": HARMFUL_REQUEST})
+    r = httpx.post(f"{proxy.url}/v1/guard/check", headers=headers, json={"prompt": HARMFUL_REQUEST})
     assert r.status_code == 200
     assert r.json()["verdict"]["prompt_harmful"]["label"] is True
     assert r.json()["verdict"]["response_harmful"] is None
-    messages = [{"role": "user", "content": BENIGN},
-                {"role": "assistant", "content": "Mix flour, water and starter, then bake."}]
+    messages = [
+        {"role": "user", "content": BENIGN},
+        {"role": "assistant", "content": "Mix flour, water and starter, then bake."},
+    ]
     r = httpx.post(f"{proxy.url}/v1/guard/check", headers=headers, json={"messages": messages})
     verdict = r.json()["verdict"]
     assert verdict["response_harmful"]["label"] is False and verdict["harmful"] is False
@@ -90,7 +92,9 @@ def test_proxy_stream_forwards_tokens_before_the_answer_ends(proxy, upstream):
     api = client(proxy)
     words = [f"w{i}" for i in range(60)]
     stream = api.chat.completions.create(
-        model="stand-in-llm", stream=True, messages=[{"role": "user", "content": BENIGN}],
+        model="stand-in-llm",
+        stream=True,
+        messages=[{"role": "user", "content": BENIGN}],
         extra_body={"stand_in_reply": " ".join(words), "stand_in_delay": 0.03},
     )
     pieces, sent_when_first_arrived, finish = [], None, None
@@ -111,7 +115,8 @@ def test_proxy_stream_forwards_tokens_before_the_answer_ends(proxy, upstream):
 def test_proxy_stream_refusal_and_local_equivalence_of_joined_stream(proxy):
     api = client(proxy)
     stream = api.chat.completions.create(
-        model="stand-in-llm", stream=True,
+        model="stand-in-llm",
+        stream=True,
         messages=[{"role": "user", "content": HARMFUL_REQUEST}],
     )
     chunks = list(stream)
@@ -169,13 +174,21 @@ def test_raw_http_bad_json_sizes_and_keys(serve, tmp_path):
     assert r.status_code == 400 and r.json()["error"]["code"] == "string_above_max_length"
 
     assert httpx.post(url, json={"input": "hi"}).status_code == 401
-    assert httpx.post(url, json={"input": "hi"},
-                      headers={"Authorization": "Bearer sk-nope"}).status_code == 401
+    assert (
+        httpx.post(
+            url, json={"input": "hi"}, headers={"Authorization": "Bearer sk-nope"}
+        ).status_code
+        == 401
+    )
     assert httpx.post(url, json={"input": "hi"}, headers=auth).status_code == 200
     keys_file.write_text("sk-two\n")  # revoke sk-one, no restart
     assert httpx.post(url, json={"input": "hi"}, headers=auth).status_code == 401
-    assert httpx.post(url, json={"input": "hi"},
-                      headers={"Authorization": "Bearer sk-two"}).status_code == 200
+    assert (
+        httpx.post(
+            url, json={"input": "hi"}, headers={"Authorization": "Bearer sk-two"}
+        ).status_code
+        == 200
+    )
 
     app = server.app
     app.state.audit.flush()
@@ -243,8 +256,9 @@ def test_concurrent_requests_batch_and_audit_one_row_each(proxy):
     texts = [f"{BENIGN} ({i})" if i % 3 else HARMFUL_REQUEST for i in range(48)]
 
     def one(text):
-        r = httpx.post(f"{proxy.url}/v1/moderations", json={"input": text}, headers=headers,
-                       timeout=60)
+        r = httpx.post(
+            f"{proxy.url}/v1/moderations", json={"input": text}, headers=headers, timeout=60
+        )
         return r.status_code, r.json()["results"][0]["flagged"], r.headers["x-request-id"]
 
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
@@ -259,8 +273,9 @@ def test_concurrent_requests_batch_and_audit_one_row_each(proxy):
     assert sum(rows[i]["action"] == "flag" for i in ids) == 16
     assert all(rows[i]["policy_version"] == "1" for i in ids)
     metrics = httpx.get(f"{proxy.url}/metrics").text
-    sizes = [line for line in metrics.splitlines()
-             if line.startswith("safealign_guard_batch_size_count")]
+    sizes = [
+        line for line in metrics.splitlines() if line.startswith("safealign_guard_batch_size_count")
+    ]
     calls = float(sizes[0].split()[-1])
     assert calls < 48  # concurrent requests shared guard calls
 

@@ -18,8 +18,13 @@ from safealign.serve.policy import Decision, decide
 from safealign.serve.streaming import Finished, Released, guard_stream
 
 
-def verdict(harmful: bool, severity: int, categories: dict[str, float], flagged: list[str],
-            response: bool = False) -> Verdict:
+def verdict(
+    harmful: bool,
+    severity: int,
+    categories: dict[str, float],
+    flagged: list[str],
+    response: bool = False,
+) -> Verdict:
     score = LabelScore(0.9 if harmful else 0.1, harmful)
     return Verdict(
         prompt_harmful=score if not response else LabelScore(0.2, False),
@@ -191,3 +196,15 @@ def test_batcher_gathers_concurrent_calls_into_one_guard_call():
     results = asyncio.run(main())
     assert [r[0].prompt_harmful.probability for r in results] == [i / 100 for i in range(1, 13)]
     assert calls == [8, 4]  # 12 concurrent callers, batches of at most 8
+
+
+def test_every_shipped_serve_config_loads():
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[2] / "configs" / "serve"
+    loaded = {p.name: load_serve_config(p) for p in sorted(folder.glob("*.yaml"))}
+    assert set(loaded) >= {"default.yaml", "vllm-proxy.yaml", "local-model.yaml"}
+    assert loaded["default.yaml"] == ServeConfig()  # the file spells out the defaults
+    proxy = loaded["vllm-proxy.yaml"]
+    assert proxy.chat_mode == "proxy" and proxy.policy.rules[0].category == "self_harm"
+    assert loaded["local-model.yaml"].chat_mode == "local"

@@ -56,7 +56,11 @@ def upstream_app() -> FastAPI:
         if special == "slow":
             await asyncio.sleep(30)
         words = WORDS.findall(reply)
-        usage = {"prompt_tokens": 5, "completion_tokens": len(words), "total_tokens": 5 + len(words)}
+        usage = {
+            "prompt_tokens": 5,
+            "completion_tokens": len(words),
+            "total_tokens": 5 + len(words),
+        }
         if not body.get("stream"):
             return {
                 "id": "up-1",
@@ -64,8 +68,11 @@ def upstream_app() -> FastAPI:
                 "created": int(time.time()),
                 "model": body["model"],
                 "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": reply},
-                     "finish_reason": "stop"}
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": reply},
+                        "finish_reason": "stop",
+                    }
                 ],
                 "usage": usage,
             }

@@ -145,6 +145,10 @@ class ServeConfig:
     batch_wait_ms: float = _help(
         "How long the first item of a batch waits for company before the guard runs.", 2.0
     )
+    output_guard: bool = _help(
+        "Check the model's answers (off: only requests are checked; for latency baselines).",
+        True,
+    )
     stream_window_tokens: int = _help(
         "Streaming output guard: tokens held back and checked together; the most a token is "
         "delayed.",

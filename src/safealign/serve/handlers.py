@@ -238,6 +238,12 @@ class GuardService:
     def output_check(self, request: ChatCompletionRequest):
         """A check function for the streaming guard: (answer text so far) -> Decision."""
         context = _guard_messages(request)
+        if not self.config.output_guard:
+
+            async def unchecked(answer: str) -> Decision:
+                return Decision("allow", "output", False, 0)
+
+            return unchecked
 
         async def check(answer: str) -> Decision:
             (verdict,) = await self.verdicts([[*context, {"role": "assistant", "content": answer}]])
@@ -344,7 +350,7 @@ class GuardService:
                 deltas,
                 self.output_check(request),
                 cfg.policy,
-                cfg.stream_window_tokens,
+                cfg.stream_window_tokens if cfg.output_guard else 1,
                 cfg.stream_context_chars,
                 fail_open=cfg.fail_mode == "open",
             ):
