@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import logging
+import time
 
 import httpx
 import openai
@@ -230,7 +232,6 @@ def test_upstream_timeout_and_failure(proxy):
 
 
 def test_guard_timeout_fails_closed_by_default_and_open_when_asked(serve, guard):
-    import time
 
     class SlowGuard:
         def classify(self, conversations):
@@ -288,3 +289,50 @@ def test_audit_rows_json_verdicts(proxy):
     verdict = row["verdict"] if isinstance(row["verdict"], list) else json.loads(row["verdict"])
     assert verdict[0]["prompt_harmful"]["label"] is True
     assert row["key_id"] == key_id(hash_key(API_KEY))
+
+
+def test_readyz_false_until_the_guard_loads(tmp_path):
+    from safealign.serve import ServeConfig, create_app
+    from safealign.serve.server import BackgroundServer
+
+    config = ServeConfig(guard=str(tmp_path / "no-guard-here"), audit_enabled=False)
+    server = BackgroundServer(create_app(config)).start(wait_ready=False)
+    try:
+        deadline = time.monotonic() + 30
+        while "error" not in httpx.get(f"{server.url}/readyz").json():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        ready = httpx.get(f"{server.url}/readyz")
+        assert ready.status_code == 503 and ready.json()["ready"] is False
+        assert "is not a guard" in ready.json()["error"]
+        r = httpx.post(f"{server.url}/v1/moderations", json={"input": "hi"})
+        assert r.status_code == 503 and r.json()["error"]["type"] == "service_unavailable"
+        assert httpx.get(f"{server.url}/healthz").status_code == 200
+    finally:
+        server.stop()
+
+
+def test_prompts_and_keys_never_reach_logs_and_cors_is_off_by_default(serve, caplog):
+    secret_key, secret_prompt = "sk-very-secret-key-123", "my secret prompt about zebras 8817"
+    with caplog.at_level(logging.DEBUG):
+        server = serve(api_keys=[secret_key], guard_timeout_s=30)
+        for key in (secret_key, "sk-wrong-secret-456"):
+            httpx.post(
+                f"{server.url}/v1/moderations",
+                json={"input": secret_prompt},
+                headers={"Authorization": f"Bearer {key}"},
+            )
+        httpx.post(f"{server.url}/v1/moderations", content=secret_prompt.encode())
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "OPEN" not in logged  # keys are configured: no open-mode warning
+    for secret in (secret_key, "sk-wrong-secret-456", "zebras"):
+        assert secret not in logged
+    preflight = {"Origin": "https://example.com", "Access-Control-Request-Method": "POST"}
+    r = httpx.options(f"{server.url}/v1/moderations", headers=preflight)
+    assert "access-control-allow-origin" not in r.headers
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        open_server = serve(cors_origins=["https://example.com"])
+    assert "the service is OPEN" in caplog.text  # open mode is announced at start-up
+    r = httpx.options(f"{open_server.url}/v1/moderations", headers=preflight)
+    assert r.headers["access-control-allow-origin"] == "https://example.com"
