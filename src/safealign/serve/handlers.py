@@ -20,7 +20,7 @@ from safealign.serve.batching import GuardBatcher
 from safealign.serve.config import ServeConfig
 from safealign.serve.errors import APIError, too_long
 from safealign.serve.metrics import ServiceMetrics
-from safealign.serve.moderation import moderation_result, verdict_out
+from safealign.serve.moderation import moderation_result, verdict_out, verdict_record
 from safealign.serve.policy import Decision, annotation, decide
 from safealign.serve.protocol import (
     AssistantMessage,
@@ -143,7 +143,7 @@ class GuardService:
             flagged=flagged,
             severity=max((v.severity or 0) for v in verdicts),
             categories=sorted({c for v in verdicts for c in v.flagged_categories}),
-            verdict=[v.to_dict() for v in verdicts],
+            verdict=[verdict_record(v) for v in verdicts],
             prompt="\n".join(texts),
         )
         return ModerationResponse(id=ctx.request_id, model=model, results=results)
@@ -187,7 +187,7 @@ class GuardService:
             flagged=bool(verdict.harmful),
             severity=verdict.severity,
             categories=list(verdict.flagged_categories),
-            verdict=verdict.to_dict(),
+            verdict=verdict_record(verdict),
             prompt=texts[0] if texts else None,
             response=request.response,
         )

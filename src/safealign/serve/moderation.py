@@ -80,6 +80,26 @@ def moderation_result(verdict: Verdict) -> ModerationResult:
     )
 
 
+def verdict_record(verdict: Verdict) -> dict[str, Any]:
+    """The verdict as the audit log stores it: the same fields as `Verdict.to_dict`, built
+    without `dataclasses.asdict`'s deep copy (this runs once per request)."""
+    record: dict[str, Any] = {}
+    for key in ("prompt_harmful", "response_harmful", "refusal"):
+        score = getattr(verdict, key)
+        record[key] = (
+            None if score is None else {"probability": score.probability, "label": score.label}
+        )
+    record.update(
+        categories=dict(verdict.categories),
+        flagged_categories=list(verdict.flagged_categories),
+        severity=verdict.severity,
+        parse_error=verdict.parse_error,
+        taxonomy=verdict.taxonomy,
+        needs_review=getattr(verdict, "needs_review", None),
+    )
+    return record
+
+
 def verdict_out(verdict: Verdict) -> VerdictOut:
     """Every Verdict field, including ones newer guards add (read generically)."""
     data: dict[str, Any] = dict(verdict.to_dict())
