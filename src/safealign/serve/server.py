@@ -3,7 +3,10 @@ benchmarks (a real uvicorn server on 127.0.0.1 in a thread, on a free port)."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
+import os
 import socket
 import threading
 import time
@@ -16,20 +19,34 @@ from safealign.serve.config import ServeConfig
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+CONFIG_ENV = "SAFEALIGN_SERVE_CONFIG"
+
+
 def run_server(config: ServeConfig, workers: int = 1) -> None:
     """Serve until interrupted. Uvicorn's access log is off: safealign logs key ids, never keys
-    or texts; request bodies never reach a log line."""
+    or texts; request bodies never reach a log line.
+
+    With several workers, uvicorn needs an import string: each worker process rebuilds the app
+    from the config, passed as JSON in the environment."""
     from safealign.serve.app import create_app
 
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
-    uvicorn.run(
-        create_app(config),
-        host=config.host,
-        port=config.port,
-        access_log=False,
-        log_level="info",
-        workers=workers if workers > 1 else None,
-    )
+    options = {"host": config.host, "port": config.port, "access_log": False, "log_level": "info"}
+    if workers > 1:
+        os.environ[CONFIG_ENV] = json.dumps(dataclasses.asdict(config))
+        uvicorn.run(f"{__name__}:app_from_env", factory=True, workers=workers, **options)
+    else:
+        uvicorn.run(create_app(config), **options)
+
+
+def app_from_env():
+    """The app factory each uvicorn worker calls (see `run_server`)."""
+    from safealign.config import config_from_dict
+    from safealign.serve.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    values = json.loads(os.environ[CONFIG_ENV])
+    return create_app(config_from_dict(ServeConfig, values, origin=CONFIG_ENV))
 
 
 def free_port(host: str = "127.0.0.1") -> int:
