@@ -11,6 +11,9 @@ latency, errors (must be 0), the server's RSS growth over the run, and audit row
 batch 1 and batch 32 is measured first, in this run: served / batch-1 is what dynamic batching
 buys; served / batch-32 is the share of the guard's ceiling the HTTP service keeps.
 
+`--guard-threads 1,2` repeats the load run with the guard on one torch thread (the other core
+left to the HTTP event loop and the audit writer) and on two.
+
 Part 2. A stand-in OpenAI-compatible upstream streams `--tokens` tokens, one every
 `--token-delay-ms` (a model server's pace). Time to first token and tokens/s are measured
 straight from the upstream, through safealign with the output guard off, and with it on
@@ -149,9 +152,15 @@ async def load(url: str, clients: int, total: int, seconds: float):
 def part1(args, port: int) -> None:
     b1, b32 = guard_rates(256)
     print(f"guard in-process: batch 1 {b1:.1f} texts/s, batch 32 {b32:.1f} texts/s")
+    for threads in (int(t) for t in args.guard_threads.split(",")):
+        print(f"-- server with guard_threads={threads}")
+        load_run(args, port, threads, b1, b32)
+
+
+def load_run(args, port: int, threads: int, b1: float, b32: float) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         audit = f"sqlite:///{tmp}/audit.db"
-        process = start_server([("audit_url", audit)], port)
+        process = start_server([("audit_url", audit), ("guard_threads", threads)], port)
         url = f"http://127.0.0.1:{port}"
         asyncio.run(load(url, args.clients, 200, 30))  # warm-up (not audited below)
         warm_rows = _count(audit)
@@ -273,6 +282,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--token-delay-ms", type=float, default=10.0)
     parser.add_argument("--port", type=int, default=18765)
+    parser.add_argument("--guard-threads", default="1,2", help="server guard_threads to compare")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--skip", choices=["load", "stream"], help="skip one part")
     args = parser.parse_args()

@@ -61,6 +61,12 @@ def create_app(
     state: dict[str, Any] = {"ready": False, "guard": guard, "error": None}
 
     def classify(conversations):
+        # Runs in the batcher's one guard thread: the thread count is set there, once.
+        if config.guard_threads > 0 and not state.get("threads_set"):
+            import torch  # loaded already by the guard; imported here only to set threads
+
+            torch.set_num_threads(config.guard_threads)
+            state["threads_set"] = True
         return state["guard"].classify(conversations)
 
     batcher = GuardBatcher(

@@ -97,6 +97,11 @@ class ServeConfig:
     guard_dtype: str = _help(
         'Guard dtype ("bfloat16" is faster on CPUs with avx512_bf16).', "float32"
     )
+    guard_threads: int = _help(
+        "Torch threads for the guard (0: leave as is). On a small box, one fewer than the cores "
+        "leaves a core to the HTTP event loop.",
+        0,
+    )
     guard_model_name: str = _help(
         "The model name /v1/moderations answers to (OpenAI's names are accepted as aliases).",
         "safealign-guard",
