@@ -77,22 +77,25 @@ def postgres_server() -> Iterator[str]:
     # Not pytest's tmp_path: it is private to root, and the server may run as another user.
     base = Path(tempfile.mkdtemp(prefix="safealign-pg-"))
     data = base / "data"
-    prefix: list[str] = []
-    if os.geteuid() == 0:
-        runuser = shutil.which("runuser")
-        if not runuser:
-            pytest.skip("running as root and runuser is missing: cannot start PostgreSQL")
-        prefix = [runuser, "-u", "postgres", "--"]
+    as_user: dict = {}
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root: run it as `postgres`
+        try:
+            import pwd
+
+            pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no postgres user to run PostgreSQL as")
+        as_user = {"user": "postgres"}
         shutil.chown(base, "postgres")
     subprocess.run(
-        [*prefix, initdb, "-D", str(data), "-U", "safealign", "--auth=trust", "-E", "UTF8"],
+        [initdb, "-D", str(data), "-U", "safealign", "--auth=trust", "-E", "UTF8"],
         check=True,
         capture_output=True,
+        **as_user,
     )
     port = free_port()
     process = subprocess.Popen(
         [
-            *prefix,
             postgres,
             "-D",
             str(data),
@@ -107,6 +110,7 @@ def postgres_server() -> Iterator[str]:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        **as_user,
     )
     url = f"postgresql+psycopg://safealign@127.0.0.1:{port}/postgres"
     import sqlalchemy
