@@ -549,6 +549,75 @@ def guard_classify(request: ConfigRequest) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# serve and audit (issue 15): thin verbs over safealign.serve; options beyond these come from
+# ServeConfig / AuditExportConfig fields through --config.
+
+
+@app.command("serve")
+def serve_command(
+    config: Path | None = ConfigOption,
+    host: str | None = typer.Option(None, help="Interface to bind (default 127.0.0.1)."),
+    port: int | None = typer.Option(None, help="TCP port (default 8000)."),
+    guard: str | None = typer.Option(None, help='"embedded", a guard folder, or "llm:<model>".'),
+    upstream_url: str | None = typer.Option(
+        None, help="Proxy mode: an OpenAI-compatible server, e.g. http://127.0.0.1:8001/v1."
+    ),
+    model: str | None = typer.Option(None, help="Local mode: a model spec for the chat route."),
+    audit_url: str | None = typer.Option(None, help="sqlite:///file.db or postgresql://..."),
+    workers: int = typer.Option(1, help="Uvicorn worker processes (each loads the guard)."),
+) -> None:
+    """Run the guardrail service: /v1/moderations, /v1/guard/check, /v1/chat/completions."""
+    from safealign.serve import load_serve_config, run_server
+
+    _prepare_runtime()
+    cfg = load_serve_config(
+        config,
+        host=host,
+        port=port,
+        guard=guard,
+        upstream_url=upstream_url,
+        model=model,
+        audit_url=audit_url,
+    )
+    run_server(cfg, workers=workers)
+
+
+audit_app = typer.Typer(help="Read the guardrail service's audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("export")
+def audit_export(
+    config: Path | None = ConfigOption,
+    url: str | None = typer.Option(None, help="Audit database URL (default: the service's)."),
+    output: str | None = typer.Option(None, "--output", "-o", help="File (.jsonl/.csv) or -."),
+    format: str | None = typer.Option(None, help='"jsonl" or "csv" (default: from --output).'),
+    since: str | None = typer.Option(None, help="Rows at or after this ISO 8601 time (UTC)."),
+    until: str | None = typer.Option(None, help="Rows before this ISO 8601 time (UTC)."),
+    key_id: str | None = typer.Option(None, help="Only this key id."),
+    action: str | None = typer.Option(None, help="Only this action (allow, refuse, ...)."),
+) -> None:
+    """Write audit rows as JSONL or CSV, filtered by time, key and action."""
+    from safealign.serve.audit import AuditExportConfig, export_audit
+
+    cfg = build_config(
+        AuditExportConfig,
+        config,
+        "audit",
+        url=url,
+        output=output,
+        format=format,
+        since=since,
+        until=until,
+        key_id=key_id,
+        action=action,
+    )
+    count = export_audit(cfg)
+    if cfg.output != "-":
+        err_console.print(f"{count} audit rows: [green]{cfg.output}[/]")
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def main() -> None:
