@@ -58,6 +58,8 @@ from safealign.guard.recipe import (
 from safealign.models import embedded_checkpoint
 from safealign.models.encoder import embedded_encoder_path
 from safealign.pipeline import AlignSummary, DemoConfig, GuardSummary, run_demo
+from safealign.serve import ServeConfig, run_server
+from safealign.serve.audit import AuditExportConfig, export_audit
 from safealign.train.config import OBJECTIVES, PAIR_MODES, TrainConfig
 from safealign.train.losses import PREFERENCE_LOSSES
 from safealign.train.synthesis import CourseCorrectionConfig, RedTeamConfig
@@ -549,69 +551,30 @@ def guard_classify(request: ConfigRequest) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# serve and audit (issue 15): thin verbs over safealign.serve; options beyond these come from
-# ServeConfig / AuditExportConfig fields through --config.
+# serve and audit
 
 
-@app.command("serve")
+@config_verb(app, "serve", ServeConfig, section="serve", skip=("api_keys", "policy.rules"))
 def serve_command(
-    config: Path | None = ConfigOption,
-    host: str | None = typer.Option(None, help="Interface to bind (default 127.0.0.1)."),
-    port: int | None = typer.Option(None, help="TCP port (default 8000)."),
-    guard: str | None = typer.Option(None, help='"embedded", a guard folder, or "llm:<model>".'),
-    upstream_url: str | None = typer.Option(
-        None, help="Proxy mode: an OpenAI-compatible server, e.g. http://127.0.0.1:8001/v1."
-    ),
-    model: str | None = typer.Option(None, help="Local mode: a model spec for the chat route."),
-    audit_url: str | None = typer.Option(None, help="sqlite:///file.db or postgresql://..."),
+    request: ConfigRequest,
     workers: int = typer.Option(1, help="Uvicorn worker processes (each loads the guard)."),
 ) -> None:
-    """Run the guardrail service: /v1/moderations, /v1/guard/check, /v1/chat/completions."""
-    from safealign.serve import load_serve_config, run_server
+    """Run the guardrail service: /v1/moderations, /v1/guard/check, /v1/chat/completions.
 
+    API keys and policy rules come from --config or SAFEALIGN_API_KEYS, never from flags (a
+    command line is visible to every user of the machine)."""
     _prepare_runtime()
-    cfg = load_serve_config(
-        config,
-        host=host,
-        port=port,
-        guard=guard,
-        upstream_url=upstream_url,
-        model=model,
-        audit_url=audit_url,
-    )
-    run_server(cfg, workers=workers)
+    run_server(request.load(), workers=workers)
 
 
 audit_app = typer.Typer(help="Read the guardrail service's audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 
 
-@audit_app.command("export")
-def audit_export(
-    config: Path | None = ConfigOption,
-    url: str | None = typer.Option(None, help="Audit database URL (default: the service's)."),
-    output: str | None = typer.Option(None, "--output", "-o", help="File (.jsonl/.csv) or -."),
-    format: str | None = typer.Option(None, help='"jsonl" or "csv" (default: from --output).'),
-    since: str | None = typer.Option(None, help="Rows at or after this ISO 8601 time (UTC)."),
-    until: str | None = typer.Option(None, help="Rows before this ISO 8601 time (UTC)."),
-    key_id: str | None = typer.Option(None, help="Only this key id."),
-    action: str | None = typer.Option(None, help="Only this action (allow, refuse, ...)."),
-) -> None:
+@config_verb(audit_app, "export", AuditExportConfig, section="audit", aliases={"output": ["-o"]})
+def audit_export(request: ConfigRequest) -> None:
     """Write audit rows as JSONL or CSV, filtered by time, key and action."""
-    from safealign.serve.audit import AuditExportConfig, export_audit
-
-    cfg = build_config(
-        AuditExportConfig,
-        config,
-        "audit",
-        url=url,
-        output=output,
-        format=format,
-        since=since,
-        until=until,
-        key_id=key_id,
-        action=action,
-    )
+    cfg: AuditExportConfig = request.load()
     count = export_audit(cfg)
     if cfg.output != "-":
         err_console.print(f"{count} audit rows: [green]{cfg.output}[/]")
