@@ -88,9 +88,10 @@ def _options(*path: str) -> set[str]:
 def test_every_config_field_is_a_flag():
     train = _options("train")
     for name in TrainConfig.__dataclass_fields__:
-        if name != "loss":
+        if name not in ("loss", "safe_rlhf"):  # nested configs: one flag per inner field
             assert "--" + name.replace("_", "-") in train, name
     assert {"--loss-name", "--loss-beta", "--loss-weights", "--loss-per-token"} <= train
+    assert {"--safe-rlhf-cost-threshold", "--safe-rlhf-kl-coef"} <= train
     run = _options("eval", "run")
     for cls in (EvalConfig, *settings_classes()):
         for name in cls.__dataclass_fields__:
