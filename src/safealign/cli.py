@@ -14,11 +14,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import torch
 import typer
 from rich.console import Console
 from rich.table import Table
-from transformers.utils import logging as transformers_logging
 
 from safealign.cli_options import ConfigRequest, config_verb
 from safealign.data import (
@@ -30,41 +28,10 @@ from safealign.data import (
     render_summary,
     save_samples,
 )
-from safealign.data.catalog import catalog_rows, shared_data_dir
 from safealign.errors import ConfigError, DataError, SafealignError
-from safealign.evaluate import (
-    TASKS,
-    EvalConfig,
-    compare_runs,
-    judge_agreement,
-    label_with_jury,
-    load_eval_config,
-    rescore,
-    run_eval,
-    settings_classes,
-    xstest_completions,
-)
-from safealign.evaluate.agreement import JudgeAgreementConfig
-from safealign.evaluate.judges.refusal_classifier import DEFAULT_HEAD, train_refusal_head
-from safealign.evaluate.report import HEADLINE, PREFERENCE, format_rate
-from safealign.guard.evaluation import GuardEvalConfig, run_guard_eval
-from safealign.guard.files import GuardClassifyConfig, classify_file
-from safealign.guard.recipe import (
-    GuardTrainConfig,
-    LLMGuardRecipeConfig,
-    train_guard_from_sources,
-    train_llm_guard_from_sources,
-)
-from safealign.models import embedded_checkpoint
-from safealign.models.encoder import embedded_encoder_path
-from safealign.pipeline import AlignSummary, DemoConfig, GuardSummary, run_demo
-from safealign.serve import ServeConfig, run_server
-from safealign.serve.audit import AuditExportConfig, export_audit
-from safealign.train.config import OBJECTIVES, PAIR_MODES, TrainConfig
-from safealign.train.losses import PREFERENCE_LOSSES
-from safealign.train.synthesis import CourseCorrectionConfig, RedTeamConfig
-from safealign.train.synthesis.run import run_course_correction, run_redteam
-from safealign.train.trainer import train
+
+# Verbs name their config classes as "module:Name" and import what they run inside their body:
+# heavy import deferred so the CLI starts fast (safealign.cli_options builds a verb on first use).
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -87,6 +54,10 @@ JudgeOption = typer.Option(
 def _prepare_runtime() -> None:
     """Two threads by default (the project's machines have two cores), and quiet library logs:
     safealign shows its own progress bars."""
+    # heavy import deferred so the CLI starts fast
+    import torch
+    from transformers.utils import logging as transformers_logging
+
     torch.set_num_threads(int(os.environ.get("SAFEALIGN_THREADS", "2")))
     transformers_logging.disable_progress_bar()
     warnings.filterwarnings("ignore", category=FutureWarning)
@@ -96,9 +67,12 @@ def _prepare_runtime() -> None:
 # demo
 
 
-@config_verb(app, "demo", DemoConfig, section="demo")
+@config_verb(app, "demo", "safealign.pipeline:DemoConfig", section="demo")
 def demo(request: ConfigRequest) -> None:
     """Run the main job on the embedded defaults: measure -> guard -> align -> measure again."""
+    # heavy import deferred so the CLI starts fast
+    from safealign.pipeline import run_demo
+
     _prepare_runtime()
     cfg = request.load()
     console.rule(f"[bold]safealign demo[/] on {cfg.model}")
@@ -118,6 +92,9 @@ def demo(request: ConfigRequest) -> None:
 
 
 def _print_demo_stage(stage: str, result: Any) -> None:
+    # heavy import deferred so the CLI starts fast
+    from safealign.pipeline import AlignSummary, GuardSummary
+
     if isinstance(result, GuardSummary):
         console.print(
             f"guard {result.guard}: prompt accuracy {result.prompt_accuracy:.2f}, "
@@ -217,6 +194,8 @@ def data_list(
     data_dir: str | None = typer.Option(None, help="Folder of the shared datasets."),
 ) -> None:
     """List the catalogue of shared datasets: name, rows, licence, use (reads each set)."""
+    # heavy import deferred so the CLI starts fast
+    from safealign.data.catalog import catalog_rows
 
     table = Table(title="shared datasets (safealign.data.catalog)")
     table.add_column("name", no_wrap=True)
@@ -238,6 +217,10 @@ app.add_typer(models_app, name="models")
 @models_app.command("prepare")
 def models_prepare() -> None:
     """Convert the embedded GGUF model to a cached safetensors checkpoint (once)."""
+    # heavy import deferred so the CLI starts fast
+    from safealign.models import embedded_checkpoint
+    from safealign.models.encoder import embedded_encoder_path
+
     console.print(f"embedded LM: {embedded_checkpoint()}")
     console.print(f"embedded encoder: {embedded_encoder_path()}")
 
@@ -254,17 +237,20 @@ app.add_typer(eval_app, name="eval")
 @config_verb(
     eval_app,
     "run",
-    EvalConfig,
-    *settings_classes(),
+    "safealign.evaluate.config:EvalConfig",
+    "safealign.evaluate.tasks:settings_classes",
     section="eval",
     aliases={"judges": ["--judge", "-j"], "attacks": ["--attack"], "k_values": ["--k"]},
-    choices={"task": lambda: list(TASKS)},
+    choices={"task": "safealign.evaluate.tasks:TASKS"},
 )
 def eval_run(request: ConfigRequest) -> None:
     """Generate answers for a task, judge them, and write the run directory with its reports.
 
     Limits, k values, attacks, ... belong to one task each: see `safealign eval tasks`.
     """
+    # heavy import deferred so the CLI starts fast
+    from safealign.evaluate import load_eval_config, run_eval
+
     _prepare_runtime()
     cfg = load_eval_config(request.path, request.overrides)
     result = run_eval(cfg)
@@ -274,6 +260,9 @@ def eval_run(request: ConfigRequest) -> None:
 @eval_app.command("tasks")
 def eval_tasks() -> None:
     """List the tasks, what they measure, and the settings each one owns."""
+    # heavy import deferred so the CLI starts fast
+    from safealign.evaluate import TASKS
+
     table = Table(title="tasks")
     for column in ("task", "description", "settings"):
         table.add_column(column)
@@ -290,6 +279,9 @@ def eval_rescore(
     replace: bool = typer.Option(False, help="Drop every earlier judge's scores."),
 ) -> None:
     """Score a saved run with other judges, without generating again."""
+    # heavy import deferred so the CLI starts fast
+    from safealign.evaluate import rescore
+
     _prepare_runtime()
     if not judge:
         raise typer.BadParameter("give at least one --judge")
@@ -303,6 +295,9 @@ def eval_compare(
     out: Path = typer.Option(Path("runs/comparison"), help="Where comparison.{json,md,html} go."),
 ) -> None:
     """Put runs side by side: harmfulness vs over-refusal, Corr@k, preference accuracy."""
+    # heavy import deferred so the CLI starts fast
+    from safealign.evaluate import compare_runs
+
     compare_runs(runs, out)
     console.print((out / "comparison.md").read_text())
     console.print(f"[green]wrote[/] {out}/comparison.html")
@@ -311,12 +306,17 @@ def eval_compare(
 @config_verb(
     eval_app,
     "judge-agreement",
-    JudgeAgreementConfig,
+    "safealign.evaluate.agreement:JudgeAgreementConfig",
     section="judge_agreement",
     aliases={"judges": ["--judge", "-j"]},
 )
 def eval_judge_agreement(request: ConfigRequest) -> None:
     """Agreement of refusal judges with XSTest's 2,250 human-labelled completions."""
+    # heavy import deferred so the CLI starts fast
+    from safealign.data.catalog import shared_data_dir
+    from safealign.evaluate import judge_agreement, xstest_completions
+    from safealign.evaluate.agreement import JudgeAgreementConfig
+
     _prepare_runtime()
     cfg: JudgeAgreementConfig = request.load()
     samples = xstest_completions(shared_data_dir(cfg.data_dir))
@@ -347,6 +347,9 @@ def eval_train_refusal_judge(
     out: Path | None = typer.Option(None, help="Where the head goes (default: the packaged one)."),
 ) -> None:
     """Rebuild the refusal-model judge's weights from Do-Not-Answer's human action labels."""
+    # heavy import deferred so the CLI starts fast
+    from safealign.evaluate.judges.refusal_classifier import DEFAULT_HEAD, train_refusal_head
+
     _prepare_runtime()
     info = train_refusal_head(data, out or DEFAULT_HEAD)
     console.print(info)
@@ -363,6 +366,9 @@ def label(
     limit: int | None = typer.Option(None, help="First N rows."),
 ) -> None:
     """Label responses with a jury (majority vote); write labels, votes and judge agreement."""
+    # heavy import deferred so the CLI starts fast
+    from safealign.evaluate import label_with_jury
+
     _prepare_runtime()
     loaded = load_samples(data, format, limit=limit)
     _require_rows(loaded, data, limit)
@@ -372,6 +378,9 @@ def label(
 
 
 def _print_eval_summary(path: Path, metrics: dict) -> None:
+    # heavy import deferred so the CLI starts fast
+    from safealign.evaluate.report import HEADLINE, PREFERENCE, format_rate
+
     summary = metrics["summary"]
     table = Table(title=f"Results ({path})")
     table.add_column("measure")
@@ -396,12 +405,20 @@ def _print_eval_summary(path: Path, metrics: dict) -> None:
 @config_verb(
     app,
     "train",
-    TrainConfig,
+    "safealign.train.config:TrainConfig",
     section="train",
-    choices={"objective": OBJECTIVES, "pairs": PAIR_MODES, "loss.name": PREFERENCE_LOSSES},
+    choices={
+        "objective": "safealign.train.config:OBJECTIVES",
+        "pairs": "safealign.train.config:PAIR_MODES",
+        "loss.name": "safealign.train.losses:PREFERENCE_LOSSES",
+    },
 )
 def train_command(request: ConfigRequest) -> None:
     """Preference (DPO/IPO/BFPO), SFT, reward- or cost-model training, LoRA by default."""
+    # heavy import deferred so the CLI starts fast
+    from safealign.train.config import TrainConfig
+    from safealign.train.trainer import train
+
     _prepare_runtime()
     cfg: TrainConfig = request.load()
     method = cfg.objective if cfg.objective != "preference" else "+".join(cfg.loss.loss_weights())
@@ -426,17 +443,29 @@ synth_app = typer.Typer(help="Synthesize preference pairs for training.", no_arg
 app.add_typer(synth_app, name="synth")
 
 
-@config_verb(synth_app, "course-correction", CourseCorrectionConfig, section="course_correction")
+@config_verb(
+    synth_app,
+    "course-correction",
+    "safealign.train.synthesis:CourseCorrectionConfig",
+    section="course_correction",
+)
 def synth_course_correction(request: ConfigRequest) -> None:
     """C2-Syn: 15 ranked course-correction pairs per harmful (request, response)."""
+    # heavy import deferred so the CLI starts fast
+    from safealign.train.synthesis.run import run_course_correction
+
     _prepare_runtime()
     result = run_course_correction(request.load())
     console.print(f"{result.pairs} pairs from {result.prompts} prompts: [green]{result.output}[/]")
 
 
-@config_verb(synth_app, "redteam", RedTeamConfig, section="redteam")
+@config_verb(synth_app, "redteam", "safealign.train.synthesis:RedTeamConfig", section="redteam")
 def synth_redteam(request: ConfigRequest) -> None:
     """BFPO red-teaming pairs: the policy's own answers, labelled for safety and helpfulness."""
+    # heavy import deferred so the CLI starts fast
+    from safealign.train.synthesis import RedTeamConfig
+    from safealign.train.synthesis.run import run_redteam
+
     _prepare_runtime()
     cfg: RedTeamConfig = request.load()
     result = run_redteam(cfg)
@@ -451,14 +480,14 @@ def synth_redteam(request: ConfigRequest) -> None:
 guard_app = typer.Typer(help="Train, evaluate and run safety guards.", no_args_is_help=True)
 app.add_typer(guard_app, name="guard")
 
-GUARD_KINDS: dict[str, tuple[type, str]] = {
-    "encoder": (GuardTrainConfig, "train"),
-    "llm": (LLMGuardRecipeConfig, "train_llm"),
+GUARD_KINDS: dict[str, tuple[str, str]] = {
+    "encoder": ("safealign.guard.recipe:GuardTrainConfig", "train"),
+    "llm": ("safealign.guard.recipe:LLMGuardRecipeConfig", "train_llm"),
 }
 """Guard families `guard train --kind` builds: their recipe config and YAML section."""
 
 
-@config_verb(guard_app, "train", GuardTrainConfig, LLMGuardRecipeConfig)
+@config_verb(guard_app, "train", *(cls for cls, _ in GUARD_KINDS.values()))
 def guard_train(
     request: ConfigRequest,
     kind: str = typer.Option(
@@ -469,20 +498,20 @@ def guard_train(
 
     Options that only one family reads are refused for the other.
     """
+    # heavy import deferred so the CLI starts fast
+    from safealign.guard.recipe import train_guard_from_sources, train_llm_guard_from_sources
+
+    classes = dict(zip(GUARD_KINDS, request.classes, strict=True))
     if kind not in GUARD_KINDS:
         raise ConfigError(
             f"--kind must be {' or '.join(repr(k).replace(chr(39), chr(34)) for k in GUARD_KINDS)}"
             f', got "{kind}"'
         )
-    cls, section = GUARD_KINDS[kind]
+    cls, section = classes[kind], GUARD_KINDS[kind][1]
     known = set(cls.__dataclass_fields__)
     for key in request.overrides:
         if key.split(".")[0] not in known:
-            others = [
-                k
-                for k, (c, _) in GUARD_KINDS.items()
-                if key.split(".")[0] in c.__dataclass_fields__
-            ]
+            others = [k for k, c in classes.items() if key.split(".")[0] in c.__dataclass_fields__]
             raise ConfigError(
                 f"--{key.replace('.', '-').replace('_', '-')} is a setting of --kind "
                 f"{' / '.join(others)}, not of --kind {kind}."
@@ -506,9 +535,12 @@ def guard_train(
     console.print(f"guard: [green]{cfg.output}[/]")
 
 
-@config_verb(guard_app, "eval", GuardEvalConfig, section="eval")
+@config_verb(guard_app, "eval", "safealign.guard.evaluation:GuardEvalConfig", section="eval")
 def guard_eval(request: ConfigRequest) -> None:
     """Harmful-class F1 / precision / recall / AUPRC (prompt and response level), PR curves."""
+    # heavy import deferred so the CLI starts fast
+    from safealign.guard.evaluation import GuardEvalConfig, run_guard_eval
+
     _prepare_runtime()
     cfg: GuardEvalConfig = request.load()
     reports = run_guard_eval(cfg)
@@ -536,13 +568,16 @@ def _comma_list(values: list[str]) -> list[str]:
 @config_verb(
     guard_app,
     "classify",
-    GuardClassifyConfig,
+    "safealign.guard.files:GuardClassifyConfig",
     section="classify",
     aliases={"input": ["-i"], "output": ["-o"]},
     parsers={"categories": _comma_list},
 )
 def guard_classify(request: ConfigRequest) -> None:
     """Judge conversations from JSONL (or stdin) and write one JSONL verdict per line."""
+    # heavy import deferred so the CLI starts fast
+    from safealign.guard.files import GuardClassifyConfig, classify_file
+
     _prepare_runtime()
     cfg: GuardClassifyConfig = request.load()
     count = classify_file(cfg)
@@ -554,7 +589,13 @@ def guard_classify(request: ConfigRequest) -> None:
 # serve and audit
 
 
-@config_verb(app, "serve", ServeConfig, section="serve", skip=("api_keys", "policy.rules"))
+@config_verb(
+    app,
+    "serve",
+    "safealign.serve.config:ServeConfig",
+    section="serve",
+    skip=("api_keys", "policy.rules"),
+)
 def serve_command(
     request: ConfigRequest,
     workers: int = typer.Option(1, help="Uvicorn worker processes (each loads the guard)."),
@@ -563,6 +604,9 @@ def serve_command(
 
     API keys and policy rules come from --config or SAFEALIGN_API_KEYS, never from flags (a
     command line is visible to every user of the machine)."""
+    # heavy import deferred so the CLI starts fast
+    from safealign.serve import run_server
+
     _prepare_runtime()
     run_server(request.load(), workers=workers)
 
@@ -571,10 +615,19 @@ audit_app = typer.Typer(help="Read the guardrail service's audit log.", no_args_
 app.add_typer(audit_app, name="audit")
 
 
-@config_verb(audit_app, "export", AuditExportConfig, section="audit", aliases={"output": ["-o"]})
+@config_verb(
+    audit_app,
+    "export",
+    "safealign.serve.audit:AuditExportConfig",
+    section="audit",
+    aliases={"output": ["-o"]},
+)
 def audit_export(request: ConfigRequest) -> None:
     """Write audit rows as JSONL or CSV, filtered by time, key and action."""
-    cfg: AuditExportConfig = request.load()
+    # heavy import deferred so the CLI starts fast
+    from safealign.serve.audit import export_audit
+
+    cfg = request.load()
     count = export_audit(cfg)
     if cfg.output != "-":
         err_console.print(f"{count} audit rows: [green]{cfg.output}[/]")

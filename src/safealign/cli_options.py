@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 import inspect
 import types
 import typing
@@ -26,9 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import click
 import typer
 import yaml
 from rich.markup import escape
+from typer.core import TyperCommand
+from typer.main import get_command_from_info
+from typer.models import CommandInfo
 
 from safealign.config import field_help, load_config
 
@@ -69,10 +74,10 @@ class OptionSpec:
 def config_verb(
     group: typer.Typer,
     name: str,
-    *classes: type,
+    *classes: type | str,
     section: str | None = None,
     aliases: Mapping[str, Sequence[str]] | None = None,
-    choices: Mapping[str, Choices] | None = None,
+    choices: Mapping[str, Choices | str] | None = None,
     parsers: Mapping[str, Callable[[Any], Any]] | None = None,
     skip: Iterable[str] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -81,55 +86,124 @@ def config_verb(
     `aliases` adds flag names to a field (e.g. {"judges": ["--judge", "-j"]}), `choices` names
     the registry a field's values come from, `parsers` turns a repeatable option's strings into
     the field value (e.g. "prompt=question" pairs into a column map), `skip` leaves fields off.
+
+    A class or a registry may be named "module:attribute" (an attribute that is a function is
+    called for the classes): the verb is then listed by `--help` without importing it, and its
+    options are built only when the verb runs or its own help is asked, so that `safealign
+    --help` does not import torch through every verb's config module.
     """
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
-        specs = option_specs(classes, aliases or {}, choices or {}, parsers or {}, set(skip))
-        own = list(inspect.signature(func).parameters.values())[1:]
-        config_param = inspect.Parameter(
-            "config",
-            inspect.Parameter.KEYWORD_ONLY,
-            default=typer.Option(
-                None, "--config", "-c", help="YAML file; flags override its keys."
-            ),
-            annotation=Path | None,
-        )
-        derived = [
-            inspect.Parameter(
-                spec.param,
-                inspect.Parameter.KEYWORD_ONLY,
-                default=typer.Option(None, *spec.decls, help=spec.help, show_default=False),
-                annotation=spec.annotation,
+        def build(rich_markup_mode: Any) -> click.Command:
+            command = _derived_command(
+                func, _classes(classes), section, aliases or {}, choices or {}, parsers or {}, skip
             )
-            for spec in specs
-        ]
-        parameters = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + [
-            config_param,
-            *derived,
-        ]
+            info = CommandInfo(name=name, callback=command)
+            return get_command_from_info(
+                info, pretty_exceptions_short=True, rich_markup_mode=rich_markup_mode
+            )
 
-        @functools.wraps(func)
-        def command(**kwargs: Any) -> Any:
-            request = ConfigRequest(kwargs.pop("config"), {}, classes, section)
-            for spec in specs:
-                value = kwargs.pop(spec.param)
-                if value is None or value == []:
-                    continue
-                request.overrides[spec.key] = _checked(spec, value)
-            return func(request, **kwargs)
-
-        command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-        command.__annotations__ = {p.name: p.annotation for p in parameters}
-        group.command(name)(command)
+        lazy = type(f"Lazy{func.__name__}", (LazyCommand,), {"build": staticmethod(build)})
+        group.command(name, cls=lazy, help=inspect.getdoc(func))(_placeholder)
         return func
 
     return decorate
 
 
+def _placeholder() -> None:
+    """Never called: a LazyCommand hands its context to the command it builds."""
+
+
+class LazyCommand(TyperCommand):
+    """A verb listed by its name and help; its options are derived on first use.
+
+    `make_context` (how click runs a subcommand, its `--help` included) builds the real
+    command and hands over to it, so parsing, help and the call are the derived command's.
+    """
+
+    build: Callable[[Any], click.Command]
+    _real: click.Command | None = None
+
+    def resolve(self) -> click.Command:
+        """The derived command (its config classes imported on the first call)."""
+        if self._real is None:
+            self._real = self.build(self.rich_markup_mode)
+        return self._real
+
+    def make_context(self, info_name: Any, args: list[str], parent: Any = None, **extra: Any):
+        return self.resolve().make_context(info_name, args, parent=parent, **extra)
+
+
+def _derived_command(
+    func: Callable[..., Any],
+    classes: tuple[type, ...],
+    section: str | None,
+    aliases: Mapping[str, Sequence[str]],
+    choices: Mapping[str, Choices | str],
+    parsers: Mapping[str, Callable[[Any], Any]],
+    skip: Iterable[str],
+) -> Callable[..., Any]:
+    """`func` with a signature of typer options: its own parameters, `--config`, the fields."""
+    specs = option_specs(classes, aliases, choices, parsers, set(skip))
+    own = list(inspect.signature(func).parameters.values())[1:]
+    config_param = inspect.Parameter(
+        "config",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=typer.Option(None, "--config", "-c", help="YAML file; flags override its keys."),
+        annotation=Path | None,
+    )
+    derived = [
+        inspect.Parameter(
+            spec.param,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=typer.Option(None, *spec.decls, help=spec.help, show_default=False),
+            annotation=spec.annotation,
+        )
+        for spec in specs
+    ]
+    parameters = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + [
+        config_param,
+        *derived,
+    ]
+
+    @functools.wraps(func)
+    def command(**kwargs: Any) -> Any:
+        request = ConfigRequest(kwargs.pop("config"), {}, classes, section)
+        for spec in specs:
+            value = kwargs.pop(spec.param)
+            if value is None or value == []:
+                continue
+            request.overrides[spec.key] = _checked(spec, value)
+        return func(request, **kwargs)
+
+    command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in parameters}
+    return command
+
+
+def _reference(ref: Any) -> Any:
+    """A "module:attribute" string's object (imported now); anything else as it is."""
+    if not isinstance(ref, str):
+        return ref
+    module, _, attribute = ref.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def _classes(refs: Sequence[type | str]) -> tuple[type, ...]:
+    classes: list[type] = []
+    for ref in refs:
+        obj = _reference(ref)
+        if isinstance(obj, type):
+            classes.append(obj)
+        else:  # a function returning classes, e.g. safealign.evaluate:settings_classes
+            classes.extend(obj() if callable(obj) else obj)
+    return tuple(classes)
+
+
 def option_specs(
     classes: Sequence[type],
     aliases: Mapping[str, Sequence[str]],
-    choices: Mapping[str, Choices],
+    choices: Mapping[str, Choices | str],
     parsers: Mapping[str, Callable[[Any], Any]],
     skip: set[str],
 ) -> list[OptionSpec]:
@@ -145,7 +219,7 @@ def _collect(
     prefix: str,
     specs: dict[str, OptionSpec],
     aliases: Mapping[str, Sequence[str]],
-    choices: Mapping[str, Choices],
+    choices: Mapping[str, Choices | str],
     parsers: Mapping[str, Callable[[Any], Any]],
     skip: set[str],
 ) -> None:
@@ -158,7 +232,7 @@ def _collect(
         if dataclasses.is_dataclass(hint):
             _collect(hint, f"{key}.", specs, aliases, choices, parsers, skip)  # type: ignore[arg-type]
             continue
-        allowed = _resolve(choices.get(key) or f.metadata.get("choices"))
+        allowed = _resolve(_reference(choices.get(key)) or f.metadata.get("choices"))
         specs[key] = _spec(cls, f, key, hint, allowed, aliases.get(key, ()), parsers.get(key))
 
 

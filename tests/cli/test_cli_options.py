@@ -4,6 +4,8 @@ from registries, and every flag the hand-written CLI had still there."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from dataclasses import dataclass, field
 
 import typer
@@ -11,7 +13,7 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 from safealign.cli import app
-from safealign.cli_options import ConfigRequest, config_verb
+from safealign.cli_options import ConfigRequest, LazyCommand, config_verb
 from safealign.evaluate import EvalConfig, settings_classes
 from safealign.train.config import TrainConfig
 
@@ -82,6 +84,7 @@ def _options(*path: str) -> set[str]:
     command = get_command(app)
     for name in path:
         command = command.commands[name]  # type: ignore[attr-defined]
+    command = command.resolve() if isinstance(command, LazyCommand) else command
     return {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)}
 
 
@@ -144,3 +147,43 @@ def test_guard_train_refuses_an_option_of_the_other_family():
     assert "--max-examples is a setting of --kind llm, not of --kind encoder" in str(
         result.exception
     )
+
+
+def test_help_lists_every_verb_without_importing_torch_or_pandas():
+    """`safealign --help` lists the verbs from their names and docstrings: building a verb's
+    options imports its config module (and with it torch), so that waits for the verb's own use."""
+    code = (
+        "import sys; from typer.testing import CliRunner; from safealign.cli import app\n"
+        "out = [CliRunner().invoke(app, argv).output for argv in (['--help'], ['eval'])]\n"
+        "heavy = [m for m in ('torch', 'transformers', 'pandas') if m in sys.modules]\n"
+        "print('HEAVY', heavy); print(*out)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert "HEAVY []" in result.stdout
+    for verb in ("demo", "train", "guard", "judge-agreement", "train-refusal-judge"):
+        assert verb in result.stdout, verb
+    assert "Generate answers for a task" in result.stdout  # a lazy verb's help line
+
+
+def test_a_lazy_verb_builds_its_options_on_first_use(tmp_path):
+    seen: list = []
+    toy = typer.Typer()
+
+    @config_verb(toy, "go", f"{__name__}:Toy", choices={"mode": f"{__name__}:MODES"})
+    def go(request: ConfigRequest) -> None:
+        seen.append(request.load())
+
+    @toy.command("other")
+    def other() -> None:
+        pass
+
+    result = runner.invoke(toy, ["go", "--mode", "slow", "--inner-rank", "3"])
+    assert result.exit_code == 0, result.output
+    assert seen[0].mode == "slow" and seen[0].inner.rank == 3
+    result = runner.invoke(toy, ["go", "--mode", "fast"])  # the registry, not the field's choices
+    assert result.exit_code == 2 and "fast" in result.output
+
+
+MODES = ("slow", "warp")
