@@ -125,9 +125,12 @@ def weights_checksum(model: nn.Module) -> str:
     in-place write in `tensor._version`), so repeated calls cost a walk over the tensors only.
     """
     state = model.state_dict()
-    signature = tuple((t.data_ptr(), t._version) for t in state.values())
+    try:
+        signature = tuple((t.data_ptr(), t._version) for t in state.values())
+    except RuntimeError:  # tensors made under inference_mode keep no version counter
+        signature = None
     remembered = _CHECKSUMS.get(model)
-    if remembered is not None and remembered[0] == signature:
+    if signature is not None and remembered is not None and remembered[0] == signature:
         return remembered[1]
     checksum = _checksum(state, type(model).__name__)
     _CHECKSUMS[model] = (signature, checksum)
