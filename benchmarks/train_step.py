@@ -2,8 +2,15 @@
 
 Same embedded model, same pairs (C2-Eval prompts with responses cut to a few words, so prompt +
 response is about 60 tokens), batch 2, no accumulation, LoRA r=16 on the same projections,
-same learning rate. TRL runs with its own defaults for everything else (printed). Warm-up steps
-are dropped; the median of the timed steps is reported.
+same learning rate. Warm-up steps are dropped; the median of the timed steps is reported.
+
+Rows, all in one process on the same pairs:
+- safealign's previous path (padded rows, reference recomputed every step) and the same with
+  the reference cached (the previous opt-in);
+- safealign's default now: packed rows (prompt once per pair, logits only at response
+  positions) with the cached reference;
+- TRL's DPOTrainer with its defaults, and TRL's fastest like-for-like setting: no gradient
+  checkpointing and `precompute_ref_log_probs=True` (the cached reference, as ours).
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/train_step.py --steps 10
 """
@@ -47,7 +54,9 @@ def benchmark_rows(n: int, words: int) -> list[dict]:
     return rows
 
 
-def time_ours(rows: list[dict], steps: int, warmup: int, dtype: str, precompute: bool) -> dict:
+def time_ours(
+    rows: list[dict], steps: int, warmup: int, dtype: str, precompute: bool, packed: bool
+) -> dict:
     from safealign.data.schema import Response, Sample
     from safealign.models import load_model
     from safealign.train.config import TrainConfig
@@ -72,6 +81,7 @@ def time_ours(rows: list[dict], steps: int, warmup: int, dtype: str, precompute:
         dtype=dtype,
         save_every=None,
         precompute_reference=precompute,
+        packed=packed,
         progress=False,
     )
     started = time.perf_counter()
@@ -90,7 +100,12 @@ def time_ours(rows: list[dict], steps: int, warmup: int, dtype: str, precompute:
 
 
 def time_trl(
-    rows: list[dict], steps: int, warmup: int, dtype: str, checkpointing: bool | None = None
+    rows: list[dict],
+    steps: int,
+    warmup: int,
+    dtype: str,
+    checkpointing: bool | None = None,
+    precompute: bool = False,
 ) -> dict:
     from datasets import Dataset
     from peft import LoraConfig
@@ -128,6 +143,7 @@ def time_trl(
         save_strategy="no",
         logging_steps=1000,
         bf16=dtype == "bfloat16",
+        precompute_ref_log_probs=precompute,
         **({} if checkpointing is None else {"gradient_checkpointing": checkpointing}),
         disable_tqdm=True,
     )
@@ -167,45 +183,41 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="timed optimizer steps")
     parser.add_argument("--warmup", type=int, default=2, help="untimed first steps")
     parser.add_argument("--words", type=int, default=12, help="words kept per response")
+    parser.add_argument("--dtype", default="float32", help="float32 or bfloat16, for every row")
     parser.add_argument(
-        "--skip-trl-variants",
-        action="store_true",
-        help="time TRL only with its defaults (skip checkpointing-off and bf16 TRL runs)",
+        "--skip-trl-defaults", action="store_true", help="time TRL only in its fastest setting"
     )
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     rows = benchmark_rows(2 * (args.steps + args.warmup), args.words)
-    trl32 = time_trl(rows, args.steps, args.warmup, "float32")
-    print(f"TRL DPOTrainer, float32: {trl32['per_step']:.3f} s/step  {trl32}", flush=True)
-    results = {}
-    for label, dtype, precompute in [
-        ("safealign float32", "float32", False),
-        ("safealign bf16 (dtype=auto here)", "bfloat16", False),
-        ("safealign bf16 + cached reference", "bfloat16", True),
+    print(f"dtype {args.dtype}, threads {torch.get_num_threads()}, batch 2 pairs", flush=True)
+    ours = {}
+    for label, precompute, packed in [
+        ("safealign previous (padded, reference every step)", False, False),
+        ("safealign previous + cached reference", True, False),
+        ("safealign now (packed + cached reference)", True, True),
     ]:
-        results[label] = time_ours(rows, args.steps, args.warmup, dtype, precompute)
-        ratio = results[label]["per_step"] / trl32["per_step"]
+        ours[label] = time_ours(rows, args.steps, args.warmup, args.dtype, precompute, packed)
         print(
-            f"{label}: {results[label]['per_step']:.3f} s/step, ratio to TRL float32 {ratio:.2f} "
-            f"(mean tokens/sequence {results[label]['mean_tokens']:.0f})",
+            f"{label}: {ours[label]['per_step']:.3f} s/step "
+            f"(mean tokens/sequence {ours[label]['mean_tokens']:.0f}, "
+            f"final loss {ours[label]['final_loss']:.4f})",
             flush=True,
         )
-    if args.skip_trl_variants:
-        return
-    trl_plain = time_trl(rows, args.steps, args.warmup, "float32", checkpointing=False)
-    ours32 = results["safealign float32"]["per_step"]
-    print(
-        f"TRL DPOTrainer, float32, gradient checkpointing off: {trl_plain['per_step']:.3f} s/step; "
-        f"safealign float32 / this = {ours32 / trl_plain['per_step']:.2f}",
-        flush=True,
+    trl_fast = time_trl(
+        rows, args.steps, args.warmup, args.dtype, checkpointing=False, precompute=True
     )
-    trl16 = time_trl(rows, args.steps, args.warmup, "bfloat16", checkpointing=False)
-    ours16 = results["safealign bf16 (dtype=auto here)"]["per_step"]
-    print(
-        f"TRL DPOTrainer, bf16 weights + bf16 flag, checkpointing off: {trl16['per_step']:.3f} "
-        f"s/step; safealign bf16 / this = {ours16 / trl16['per_step']:.2f}",
-        flush=True,
-    )
+    print(f"TRL DPOTrainer, no checkpointing, precomputed reference: {trl_fast}", flush=True)
+    trl_rows = {"TRL fastest like-for-like": trl_fast["per_step"]}
+    if not args.skip_trl_defaults:
+        trl_default = time_trl(rows, args.steps, args.warmup, args.dtype)
+        print(f"TRL DPOTrainer, its defaults: {trl_default}", flush=True)
+        trl_rows["TRL defaults"] = trl_default["per_step"]
+    previous = ours["safealign previous (padded, reference every step)"]["per_step"]
+    now = ours["safealign now (packed + cached reference)"]["per_step"]
+    print(f"\nsafealign now / previous: {now / previous:.2f} ({previous / now:.2f}x faster)")
+    for label, seconds in trl_rows.items():
+        print(f"{label}: {seconds:.3f} s/step; safealign now / this = {now / seconds:.2f}")
 
 
 if __name__ == "__main__":

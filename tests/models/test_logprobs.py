@@ -72,3 +72,33 @@ def test_next_token_logits_batched_equal_one_at_a_time_and_full_forward(tiny):
             full = tiny.model(ids).logits[0, -1].float()  # every position computed
         assert torch.allclose(row, full, atol=1e-5)
         assert torch.allclose(next_token_logits(tiny, [text])[0], full, atol=1e-5)
+
+
+def test_packed_logprobs_equal_padded_and_share_prompts(tiny):
+    from safealign.models.logprobs import (
+        batch_sequence_logprobs,
+        collate_pairs,
+        pack_sequences,
+        packed_sequence_logprobs,
+    )
+
+    prompts = ["What is 2+2?", "A much longer prompt, long enough to need padding.", "What is 2+2?"]
+    responses = ["4", "Here is a longer answer with several tokens.", "Four, I believe."]
+    sequences = [
+        tokenize_prompt_response(tiny.tokenizer, p, r)
+        for p, r in zip(prompts, responses, strict=True)
+    ]
+    pad_id = tiny.tokenizer.pad_token_id
+    packed = pack_sequences(sequences, pad_id)
+    assert packed.input_ids.shape[0] == 2  # the two "What is 2+2?" sequences share one row
+    assert packed.targets.numel() == sum(sum(s.response_mask) for s in sequences)
+    with torch.no_grad():
+        padded = batch_sequence_logprobs(tiny.model, **collate_pairs(sequences, pad_id))
+        result = packed_sequence_logprobs(tiny.model, packed)
+        tiny.model.config._attn_implementation = "eager"  # additive float mask instead of bool
+        eager = packed_sequence_logprobs(tiny.model, packed)
+    for other in (result, eager):
+        assert torch.equal(other.num_tokens, padded.num_tokens)
+        assert torch.allclose(other.sum, padded.sum, atol=1e-4)
+    manual, _ = manual_response_logprob(tiny, prompts[2], responses[2])
+    assert math.isclose(result.sum[2].item(), manual, rel_tol=1e-4, abs_tol=1e-4)

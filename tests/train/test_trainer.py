@@ -128,7 +128,9 @@ def test_resume_refuses_a_checkpoint_from_different_settings(tmp_path):
 
 def test_precomputed_reference_gives_the_same_training_as_on_the_fly(tmp_path):
     plain = train(
-        config(tmp_path / "a", max_steps=3), loaded=tiny_model(0), samples=refusal_pairs()
+        config(tmp_path / "a", max_steps=3, precompute_reference=False),
+        loaded=tiny_model(0),
+        samples=refusal_pairs(),
     )
     cached = train(
         config(tmp_path / "b", max_steps=3, precompute_reference=True),
@@ -153,7 +155,7 @@ def test_reference_cache_is_shared_across_a_sweep_of_losses_and_rates(tmp_path, 
     def no_recompute(*args, **kwargs):
         raise AssertionError("reference log-probs recomputed despite a matching cache")
 
-    monkeypatch.setattr(reference_module, "batch_sequence_logprobs", no_recompute)
+    monkeypatch.setattr(reference_module, "collated_logprobs", no_recompute)
     second = config(
         tmp_path / "b",
         max_steps=2,

@@ -1,7 +1,14 @@
 """Log-probabilities of responses given prompts: the quantity every preference method needs.
 
 Prompt and response are tokenized apart and concatenated (so the boundary never merges
-tokens), right padded, and only response tokens count: prompt and padding are masked out.
+tokens), and only response tokens count. Two layouts give the same numbers:
+- padded (`collate_pairs` + `batch_sequence_logprobs`): one right-padded row per sequence,
+  logits at every position, prompt and padding masked out afterwards;
+- packed (`pack_sequences` + `packed_sequence_logprobs`): sequences with the same prompt share
+  one row, the prompt once and each response after it (a block mask keeps responses from
+  seeing each other, position ids restart after the prompt), and logits are computed only at
+  the positions that predict a response token. For a preference pair this skips the second
+  copy of the prompt, most padding, and the vocabulary projection of every prompt token.
 """
 
 from __future__ import annotations
@@ -10,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from safealign.models.chat import Conversation, render_prompt
@@ -106,6 +113,154 @@ def batch_sequence_logprobs(
     counts = response_mask[:, 1:].sum(-1).to(token_logps.dtype)
     total = token_logps.sum(-1)
     return SequenceLogProbs(sum=total, mean=total / counts.clamp(min=1), num_tokens=counts)
+
+
+@dataclass
+class PackedSequences:
+    """Sequences laid out prompt-shared, one row per distinct prompt (see the module doc)."""
+
+    input_ids: Tensor
+    """[rows, width] token ids, right padded."""
+    position_ids: Tensor
+    """[rows, width]: 0.. along the prompt, then restarting after it for each response."""
+    block_mask: Tensor
+    """[rows, 1, width, width] bool, True where a query token may attend a key token."""
+    logit_positions: Tensor
+    """[rows, width] bool: positions whose next-token logits some target needs."""
+    source: Tensor
+    """[targets]: index of each target's logits among the True entries of logit_positions
+    (row-major order, as transformers flattens a boolean `logits_to_keep`)."""
+    targets: Tensor
+    """[targets]: the response token each of those logits must predict."""
+    sequence: Tensor
+    """[targets]: which input sequence (in input order) the target belongs to."""
+    num_sequences: Tensor
+    """0-d: how many sequences were packed (some may have no response token)."""
+
+    def as_dict(self) -> dict[str, Tensor]:
+        return dict(vars(self))
+
+
+def pack_sequences(sequences: Sequence[TokenizedPair], pad_id: int) -> PackedSequences:
+    """Group sequences by identical prompt ids and lay each group out as prompt + responses.
+
+    The prompt is the part before the first response token (at least one token, since the
+    first token of a sequence is never predicted, as in the padded layout).
+    """
+    groups: dict[tuple[int, ...], list[int]] = {}
+    splits = []
+    for index, pair in enumerate(sequences):
+        split = max(_first_response_position(pair.response_mask), 1)
+        splits.append(split)
+        groups.setdefault(tuple(pair.input_ids[:split]), []).append(index)
+    rows = []  # per row: token ids, position ids, owner (-1 prompt, else sequence index)
+    for prompt, members in groups.items():
+        ids, positions, owners = list(prompt), list(range(len(prompt))), [-1] * len(prompt)
+        for index in members:
+            response = sequences[index].input_ids[splits[index] :]
+            ids += response
+            positions += range(len(prompt), len(prompt) + len(response))
+            owners += [index] * len(response)
+        rows.append((ids, positions, owners, len(prompt), members))
+    width = max(len(r[0]) for r in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    position_ids = torch.zeros((len(rows), width), dtype=torch.long)
+    owner = torch.full((len(rows), width), -2, dtype=torch.long)  # -2: padding
+    keep = torch.zeros((len(rows), width), dtype=torch.bool)
+    wanted: list[tuple[int, int, int, int]] = []  # (row, position, target token, sequence)
+    for row, (ids, positions, owners, prompt_length, members) in enumerate(rows):
+        input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        position_ids[row, : len(ids)] = torch.tensor(positions, dtype=torch.long)
+        owner[row, : len(ids)] = torch.tensor(owners, dtype=torch.long)
+        start = prompt_length
+        for index in members:
+            length = len(sequences[index].input_ids) - splits[index]
+            # The first response token is predicted by the last prompt token, the others by
+            # the response token before them.
+            previous = [prompt_length - 1, *range(start, start + length - 1)]
+            for offset, position in enumerate(previous):
+                wanted.append((row, position, ids[start + offset], index))
+            start += length
+    for row, position, _, _ in wanted:
+        keep[row, position] = True
+    rank = torch.cumsum(keep.flatten(), 0).view_as(keep) - 1
+    index = torch.arange(width)
+    causal = index[None, :] <= index[:, None]
+    same_owner = (owner[:, None, :] == -1) | (owner[:, None, :] == owner[:, :, None])
+    block_mask = causal[None] & same_owner & (owner[:, None, :] != -2)
+    block_mask |= torch.eye(width, dtype=torch.bool)[None]  # padding sees itself: no NaN rows
+    return PackedSequences(
+        input_ids=input_ids,
+        position_ids=position_ids,
+        block_mask=block_mask.unsqueeze(1),
+        logit_positions=keep,
+        source=torch.tensor([int(rank[r, p]) for r, p, _, _ in wanted], dtype=torch.long),
+        targets=torch.tensor([t for _, _, t, _ in wanted], dtype=torch.long),
+        sequence=torch.tensor([s for _, _, _, s in wanted], dtype=torch.long),
+        num_sequences=torch.tensor(len(sequences)),
+    )
+
+
+def collated_logprobs(model: PreTrainedModel, batch: dict[str, Tensor]) -> SequenceLogProbs:
+    """Log-probs of a batch from `collate_pairs` (padded) or `pack_sequences(...).as_dict()`."""
+    if "block_mask" in batch:
+        return packed_sequence_logprobs(model, batch)
+    return batch_sequence_logprobs(
+        model, batch["input_ids"], batch["attention_mask"], batch["response_mask"]
+    )
+
+
+def packed_sequence_logprobs(
+    model: PreTrainedModel, packed: PackedSequences | dict[str, Tensor]
+) -> SequenceLogProbs:
+    """One forward over packed sequences; response log-prob sums and means per input sequence
+    (keeps the graph). `packed` may also be the dict of its fields (after a DataLoader)."""
+    fields = packed if isinstance(packed, dict) else packed.as_dict()
+    num_sequences = int(fields["num_sequences"])
+    logits = model(
+        input_ids=fields["input_ids"],
+        position_ids=fields["position_ids"],
+        attention_mask=_attention_mask(model, fields["block_mask"]),
+        logits_to_keep=fields["logit_positions"],
+    ).logits
+    logits = logits.reshape(-1, logits.shape[-1])  # [kept positions, vocabulary]
+    logps = torch.log_softmax(logits.float(), dim=-1)
+    token_logps = logps[fields["source"], fields["targets"]]
+    sequence = fields["sequence"]
+    total = torch.zeros(num_sequences, dtype=token_logps.dtype, device=token_logps.device)
+    total = total.index_add(0, sequence, token_logps)
+    counts = torch.bincount(sequence, minlength=num_sequences).to(token_logps.dtype)
+    return SequenceLogProbs(sum=total, mean=total / counts.clamp(min=1), num_tokens=counts)
+
+
+def supports_packing(model: nn.Module) -> bool:
+    """Packing needs a custom 4D mask, which the sdpa and eager attention paths accept."""
+    return _attention_implementation(model) in ("sdpa", "eager")
+
+
+def _attention_implementation(model: nn.Module) -> str | None:
+    inner = getattr(model, "module", None)  # DistributedDataParallel wraps the model
+    config = getattr(model, "config", None) or getattr(inner, "config", None)
+    return getattr(config, "_attn_implementation", None)
+
+
+def _attention_mask(model: nn.Module, block_mask: Tensor) -> Tensor:
+    """SDPA takes the boolean mask; eager attention adds its mask to the scores, so it gets
+    0 / most-negative floats in the model's dtype."""
+    if _attention_implementation(model) != "eager":
+        return block_mask
+    dtype = next(model.parameters()).dtype
+    additive = torch.zeros(block_mask.shape, dtype=dtype, device=block_mask.device)
+    return additive.masked_fill(~block_mask, torch.finfo(dtype).min)
+
+
+def _first_response_position(response_mask: Sequence[int]) -> int:
+    for position, flag in enumerate(response_mask):
+        if flag:
+            if not all(response_mask[position:]):
+                raise ValueError("a response mask must be zeros (prompt) then ones (response)")
+            return position
+    return len(response_mask)
 
 
 @torch.inference_mode()

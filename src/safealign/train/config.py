@@ -92,9 +92,15 @@ class TrainConfig:
     """How many of the newest checkpoints to keep on disk."""
     resume: bool = False
     """Continue from the newest checkpoint in output_dir (same config required)."""
-    precompute_reference: bool = False
+    precompute_reference: bool = True
     """Compute reference log-probs once before training and cache them on disk; each step then
-    needs only the policy forward."""
+    needs only the policy forward. The reference is frozen (the base under a LoRA adapter, or a
+    frozen copy), so this changes no number; false recomputes it every step."""
+    packed: bool = True
+    """Preference batches share each prompt between its responses in one packed row and take
+    logits only where a response token is predicted (same log-probs, less compute); false pads
+    every sequence to one width as before. Models whose attention takes no custom mask (e.g.
+    flash-attention-2) fall back to padding by themselves."""
     reference_cache_dir: str | None = None
     """Folder for the cached reference log-probs (default: output_dir). Runs of a sweep over
     loss, learning rate or steps on the same model and pairs can share one folder."""

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from safealign.io import atomic_path
-from safealign.models.logprobs import batch_sequence_logprobs
+from safealign.models.logprobs import collated_logprobs
 from safealign.train.pairs import TokenizedPreferencePair
 
 CACHE_NAME = "reference_logprobs.safetensors"
@@ -67,16 +67,8 @@ def precompute_reference(
         batch = collate(list(pairs[start : start + batch_size]))
         rows = len(batch["index"])
         with reference_mode(model, reference) as ref:
-            logps = (
-                batch_sequence_logprobs(
-                    ref,
-                    batch["input_ids"].to(device),
-                    batch["attention_mask"].to(device),
-                    batch["response_mask"].to(device),
-                )
-                .sum.float()
-                .cpu()
-            )
+            on_device = {k: v.to(device) for k, v in batch.items()}
+            logps = collated_logprobs(ref, on_device).sum.float().cpu()
         chosen[batch["index"]] = logps[:rows]
         rejected[batch["index"]] = logps[rows:]
     model.train(was_training)

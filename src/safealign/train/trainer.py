@@ -30,7 +30,12 @@ from safealign.data.schema import Sample
 from safealign.errors import ConfigError, DataError
 from safealign.io import write_json_atomic, write_jsonl_atomic
 from safealign.models import LoadedModel, load_model, resolve_dtype
-from safealign.models.logprobs import batch_sequence_logprobs, collate_pairs
+from safealign.models.logprobs import (
+    collate_pairs,
+    collated_logprobs,
+    pack_sequences,
+    supports_packing,
+)
 from safealign.train.checkpoints import (
     TrainProgress,
     latest_checkpoint,
@@ -91,9 +96,10 @@ def train(
         trainable, lr=config.learning_rate, weight_decay=config.weight_decay
     )
     pad_id = loaded.tokenizer.pad_token_id
+    packed = config.packed and config.objective == "preference" and supports_packing(model)
 
     def collate(batch: list[TokenizedPreferencePair]) -> dict[str, Tensor]:
-        return collate_preference_batch(batch, pad_id)
+        return collate_preference_batch(batch, pad_id, packed=packed)
 
     batches_per_epoch = math.ceil(
         len(pair_set.pairs) / (config.batch_size * accelerator.num_processes)
@@ -242,11 +248,16 @@ def build_pair_set(
 
 
 def collate_preference_batch(
-    batch: list[TokenizedPreferencePair], pad_id: int
+    batch: list[TokenizedPreferencePair], pad_id: int, *, packed: bool = False
 ) -> dict[str, Tensor]:
-    """Chosen rows first, then rejected rows, padded to one width: one forward covers both."""
+    """Chosen sequences first, then rejected ones, in one forward: padded to one width, or
+    `packed` (each prompt once, its responses after it, logits only where a response token is
+    predicted; same log-probs, see `safealign.models.logprobs`)."""
     sequences = [p.chosen for p in batch] + [p.rejected for p in batch if p.rejected is not None]
-    out = collate_pairs(sequences, pad_id)
+    if packed:
+        out = pack_sequences(sequences, pad_id).as_dict()
+    else:
+        out = collate_pairs(sequences, pad_id)
     out["chosen_safe"] = _flags([p.chosen_safe for p in batch])
     out["rejected_safe"] = _flags([p.rejected_safe for p in batch])
     out["index"] = torch.tensor([p.index for p in batch], dtype=torch.long)
@@ -344,9 +355,7 @@ def _batch_loss(
             less_safe_is_unsafe=1.0 - batch["rejected_safe"],
             safer_is_unsafe=1.0 - batch["chosen_safe"],
         )
-    policy = batch_sequence_logprobs(
-        model, batch["input_ids"], batch["attention_mask"], batch["response_mask"]
-    )
+    policy = collated_logprobs(model, batch)
     inputs = {"policy_chosen": policy.sum[:rows], "chosen_lengths": policy.num_tokens[:rows]}
     if not config.sft_only:
         inputs.update(
@@ -363,9 +372,7 @@ def _batch_loss(
             inputs["ref_rejected"] = reference_cache["rejected"][index].to(policy.sum.device)
         else:
             with reference_mode(accelerator.unwrap_model(model), reference) as ref:
-                ref_logps = batch_sequence_logprobs(
-                    ref, batch["input_ids"], batch["attention_mask"], batch["response_mask"]
-                ).sum
+                ref_logps = collated_logprobs(ref, batch).sum
             inputs["ref_chosen"], inputs["ref_rejected"] = ref_logps[:rows], ref_logps[rows:]
     loss, metrics = config.loss.compute(**inputs)
     names = list(config.loss.loss_weights())
