@@ -673,6 +673,155 @@ def guard_classify(
 
 
 # ---------------------------------------------------------------------------------------------
+# steer
+
+steer_app = typer.Typer(
+    help="Safety Arithmetic: harm-direction removal in weights, safety vectors in activations.",
+    no_args_is_help=True,
+)
+app.add_typer(steer_app, name="steer")
+
+
+@steer_app.command("icv")
+def steer_icv(
+    config: Path | None = ConfigOption,
+    model: str | None = typer.Option(None, help='Model to read: "embedded", a folder, a hub id.'),
+    method: str | None = typer.Option(None, help='"icv" or "mean-difference".'),
+    num_pairs: int | None = typer.Option(None, help="Contrast pairs to use."),
+    output: str | None = typer.Option(None, help="Vector file (.safetensors) to write."),
+) -> None:
+    """Build a steering vector (in-context safety vector) from contrast pairs."""
+    from safealign.steer.config import IcvConfig
+    from safealign.steer.run import build_icv
+
+    _prepare_runtime()
+    cfg = build_config(
+        IcvConfig, config, "icv", model=model, method=method, num_pairs=num_pairs, output=output
+    )
+    vector = build_icv(cfg)
+    norms = vector.scaled_norms()
+    console.print(
+        f"{vector.method} vector from {vector.num_pairs} pairs, {len(norms)} layers, norm "
+        f"{min(norms.values()):.2f}..{max(norms.values()):.2f}: [green]{cfg.output}[/]"
+    )
+
+
+@steer_app.command("apply")
+def steer_apply(
+    config: Path | None = ConfigOption,
+    model: str | None = typer.Option(None, help="Model to steer (the folder's base)."),
+    vector: str | None = typer.Option(None, help="Steering vector file."),
+    alpha: float | None = typer.Option(None, help="Strength (negative: the other way)."),
+    rule: str | None = typer.Option(None, help='"icv" (norm kept) or "add".'),
+    output: str | None = typer.Option(None, help="Steered model folder to write."),
+) -> None:
+    """Write a steered model folder: every verb loads it with --model FOLDER."""
+    from safealign.steer.config import ApplyConfig
+    from safealign.steer.run import apply_steering
+
+    cfg = build_config(
+        ApplyConfig,
+        config,
+        "apply",
+        model=model,
+        vector=vector,
+        alpha=alpha,
+        rule=rule,
+        output=output,
+    )
+    folder = apply_steering(cfg)
+    console.print(f"steered model ({cfg.rule}, alpha {cfg.alpha}): [green]{folder}[/]")
+
+
+@steer_app.command("harm-vector")
+def steer_harm_vector(
+    config: Path | None = ConfigOption,
+    model: str | None = typer.Option(None, help="Base model of the harm fine-tune."),
+    max_steps: int | None = typer.Option(None, help="Optimizer steps."),
+    output_dir: str | None = typer.Option(None, help="Folder for examples and adapter."),
+) -> None:
+    """Fine-tune a copy on harmful answers from the shared data (LoRA SFT): the harm vector."""
+    from safealign.steer.config import HarmVectorConfig
+    from safealign.steer.hdr import build_harm_vector
+
+    _prepare_runtime()
+    cfg = build_config(
+        HarmVectorConfig,
+        config,
+        "harm_vector",
+        model=model,
+        max_steps=max_steps,
+        output_dir=output_dir,
+    )
+    result = build_harm_vector(cfg)
+    console.print(
+        f"{result.num_examples} harmful examples, loss {result.loss_first:.3f} -> "
+        f"{result.loss_last:.3f}; harm vector (adapter): [green]{result.adapter}[/]"
+    )
+
+
+@steer_app.command("safety-arithmetic")
+def steer_safety_arithmetic(
+    config: Path | None = ConfigOption,
+    target: str | None = typer.Option(None, help="Model to make safer."),
+    harm_vector: str | None = typer.Option(None, help="Harm vector folder or adapter."),
+    scale: float | None = typer.Option(None, help="lambda."),
+    top_k: float | None = typer.Option(None, help="Fraction of tau kept by magnitude."),
+    edit_area_from: str | None = typer.Option(None, help="Unedited model: limit to the edit area."),
+    icv: str | None = typer.Option(None, help="Steering vector to attach as well."),
+    icv_alpha: float | None = typer.Option(None, help="Its strength."),
+    output: str | None = typer.Option(None, help="Checkpoint folder to write."),
+) -> None:
+    """Harm Direction Removal (theta - lambda * top-k(tau_H)), optionally with an ICV attached."""
+    from safealign.steer.config import SafetyArithmeticConfig
+    from safealign.steer.hdr import safety_arithmetic
+
+    _prepare_runtime()
+    cfg = build_config(
+        SafetyArithmeticConfig,
+        config,
+        "safety_arithmetic",
+        target=target,
+        harm_vector=harm_vector,
+        scale=scale,
+        top_k=top_k,
+        edit_area_from=edit_area_from,
+        icv=icv,
+        icv_alpha=icv_alpha,
+        output=output,
+    )
+    result = safety_arithmetic(cfg)
+    area = f"layers {result.layers}" if result.layers is not None else "all layers"
+    console.print(
+        f"removed {cfg.scale} x harm vector from {result.tensors_changed} tensors ({area}), "
+        f"{result.entries_kept}/{result.entries_total} entries kept: [green]{result.output}[/]"
+    )
+
+
+@steer_app.command("knowledge-edit")
+def steer_knowledge_edit(
+    config: Path | None = ConfigOption,
+    model: str | None = typer.Option(None, help="Model to edit."),
+    instance: int | None = typer.Option(None, help="NoIntentEdit row."),
+    output_dir: str | None = typer.Option(None, help="Folder of the edit run."),
+) -> None:
+    """The edited-model scenario: fine-tune one layer on one NoIntentEdit instance."""
+    from safealign.steer.config import KnowledgeEditConfig
+    from safealign.steer.knowledge_edit import knowledge_edit
+
+    _prepare_runtime()
+    cfg = build_config(
+        KnowledgeEditConfig,
+        config,
+        "knowledge_edit",
+        model=model,
+        instance=instance,
+        output_dir=output_dir,
+    )
+    console.print(f"edited model: [green]{knowledge_edit(cfg)}[/]")
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def main() -> None:

@@ -41,7 +41,9 @@ def layer_outputs(loaded, batch, layer: int) -> list[torch.Tensor]:
     """Outputs of one decoder layer for every forward call (hook registered after steering)."""
     seen = []
     handle = decoder_layers(loaded.model)[layer].register_forward_hook(
-        lambda _m, _a, out: seen.append((out[0] if isinstance(out, tuple) else out).detach().clone())
+        lambda _m, _a, out: seen.append(
+            (out[0] if isinstance(out, tuple) else out).detach().clone()
+        )
     )
     try:
         with torch.inference_mode():
@@ -84,9 +86,8 @@ def test_hooks_removed_after_exit_and_after_exception(tiny):
     batch = tiny.tokenizer(["hello"], return_tensors="pt")
     with torch.inference_mode():
         before = tiny.model(**batch).logits
-    with vector.apply(tiny, alpha=1.0):
-        with torch.inference_mode():
-            steered = tiny.model(**batch).logits
+    with vector.apply(tiny, alpha=1.0), torch.inference_mode():
+        steered = tiny.model(**batch).logits
     assert not torch.allclose(before, steered)
     with pytest.raises(RuntimeError, match="boom"), vector.apply(tiny, alpha=1.0):
         raise RuntimeError("boom")

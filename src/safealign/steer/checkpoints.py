@@ -103,10 +103,12 @@ class AdapterDeltas:
         self.fan_in_fan_out = bool(config.get("fan_in_fan_out", False))
         weights = self.folder / "adapter_model.safetensors"
         if not weights.is_file():
-            raise ModelLoadError(f"{weights} not found: a PEFT adapter saved as safetensors is needed.")
+            raise ModelLoadError(
+                f"{weights} not found: a PEFT adapter saved as safetensors is needed."
+            )
         self._handle = safe_open(str(weights), framework="pt")
         self.pairs: dict[str, tuple[str, str]] = {}
-        for key in self._handle.keys():
+        for key in self._handle.keys():  # noqa: SIM118 (safe_open is not a dict)
             if ".lora_A." in key:
                 module = key.split(".lora_A.")[0]
                 base = re.sub(r"^base_model\.model\.", "", module) + ".weight"
@@ -161,6 +163,10 @@ def write_safetensors_streamed(
         handle.write(encoded)
         for (name, dtype, shape), tensor in zip(layout, tensors, strict=True):
             if tensor.dtype != dtype or tuple(tensor.shape) != tuple(shape):
-                raise ValueError(f"{name}: expected {dtype} {shape}, got {tensor.dtype} {tuple(tensor.shape)}")
+                raise ValueError(
+                    f"{name}: expected {dtype} {shape}, got {tensor.dtype} {tuple(tensor.shape)}"
+                )
             handle.write(tensor.contiguous().view(torch.uint8).numpy().tobytes())
+
+
 DTYPES_BY_NAME = {name: dtype for dtype, name in SAFETENSORS_DTYPES.items()}

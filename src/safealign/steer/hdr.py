@@ -51,7 +51,9 @@ def build_harm_vector(config: HarmVectorConfig) -> HarmVectorResult:
     if not samples:
         raise ModelLoadError(f"no harmful answers found in sources {config.sources}")
     examples = save_samples(samples, output / "harmful_qa.jsonl")
-    extra = {"lora_target_modules": config.lora_target_modules} if config.lora_target_modules else {}
+    extra = (
+        {"lora_target_modules": config.lora_target_modules} if config.lora_target_modules else {}
+    )
     train_config = TrainConfig(
         model=config.model,
         loss=LossConfig(name="sft"),
@@ -99,7 +101,11 @@ def checkpoint_folder(spec: str) -> Path:
             "train with --merge, or point to the merged model/ folder."
         )
     try:
-        return Path(snapshot_download(spec, allow_patterns=["*.json", "*.safetensors", "*.model", "*.jinja", "*.txt"]))
+        return Path(
+            snapshot_download(
+                spec, allow_patterns=["*.json", "*.safetensors", "*.model", "*.jinja", "*.txt"]
+            )
+        )
     except Exception as exc:  # hub errors have many types; all mean "not reachable here"
         raise ModelLoadError(f"Could not find model {spec!r} locally or on the hub: {exc}") from exc
 

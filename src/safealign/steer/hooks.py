@@ -75,7 +75,9 @@ class Steering:
         layers = decoder_layers(self.model)
         try:
             self.handles.append(
-                self.model.register_forward_pre_hook(_mask_capture(self.model, holder), with_kwargs=True)
+                self.model.register_forward_pre_hook(
+                    _mask_capture(self.model, holder), with_kwargs=True
+                )
             )
             for index in self._chosen:
                 hook = _layer_hook(self.vectors[index], self.alpha, self._rule, holder)

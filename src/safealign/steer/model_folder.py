@@ -80,7 +80,7 @@ def write_steered_model(
 def attach_steering(loaded: LoadedModel, folder: Path, entries: Any) -> None:
     """The manifest extension "steering": attach each listed vector for the model's lifetime."""
     if not isinstance(entries, list):
-        raise ModelLoadError(f"{folder / MODEL_MANIFEST}: \"steering\" must be a list of entries.")
+        raise ModelLoadError(f'{folder / MODEL_MANIFEST}: "steering" must be a list of entries.')
     for number, entry in enumerate(entries):
         try:
             vector = SteeringVector.load(folder / entry["vector"])

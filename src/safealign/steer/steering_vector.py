@@ -83,15 +83,18 @@ class SteeringVector:
         """Raise SteeringVectorError when this vector was made for another architecture."""
         theirs = ModelFingerprint.of(model)
         if theirs != self.fingerprint:
+            ours = self.fingerprint
             raise SteeringVectorError(
-                f"This steering vector was read from {self.model} ({self.fingerprint.model_type}, "
-                f"{self.fingerprint.num_layers} layers, hidden size {self.fingerprint.hidden_size}) "
+                f"This steering vector was read from {self.model} ({ours.model_type}, "
+                f"{ours.num_layers} layers, hidden size {ours.hidden_size}) "
                 f"and cannot steer a {theirs.model_type} model with {theirs.num_layers} layers and "
                 f"hidden size {theirs.hidden_size}. Build a vector for this model with "
                 "`safealign steer icv --model ...`."
             )
         if model_name is not None and model_name != self.model:
-            log.info("steering %s with a vector read from %s (same architecture)", model_name, self.model)
+            log.info(
+                "steering %s with a vector read from %s (same architecture)", model_name, self.model
+            )
 
     def apply(
         self,
@@ -111,7 +114,10 @@ class SteeringVector:
     def save(self, path: str | Path) -> Path:
         """Write `path` (.safetensors): tensors `layer.<i>`, provenance in the header metadata."""
         path = Path(path)
-        tensors = {f"layer.{i}": v.detach().float().contiguous().cpu() for i, v in self.layer_vectors.items()}
+        tensors = {
+            f"layer.{i}": v.detach().float().contiguous().cpu()
+            for i, v in self.layer_vectors.items()
+        }
         metadata = {
             "format": FORMAT,
             "format_version": str(FORMAT_VERSION),
@@ -176,4 +182,6 @@ class SteeringVector:
 
     def scaled_norms(self) -> dict[int, float]:
         """Per-layer vector norms (for reports)."""
-        return {i: float(torch.linalg.vector_norm(v)) for i, v in sorted(self.layer_vectors.items())}
+        return {
+            i: float(torch.linalg.vector_norm(v)) for i, v in sorted(self.layer_vectors.items())
+        }

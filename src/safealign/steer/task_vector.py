@@ -203,7 +203,9 @@ def apply_task_vector(
             return theta
         tau = vector.get(name)
         if tau.shape != theta.shape:
-            raise ValueError(f"{name}: task vector shape {tuple(tau.shape)} != {tuple(theta.shape)}")
+            raise ValueError(
+                f"{name}: task vector shape {tuple(tau.shape)} != {tuple(theta.shape)}"
+            )
         cut = threshold
         if top_k is not None and top_k_scope == "tensor":
             cut = topk_threshold(tau.abs(), top_k)
@@ -254,7 +256,11 @@ def apply_task_vector_in_memory(
         threshold = topk_threshold(torch.cat([tau[n].abs().reshape(-1) for n in selected]), top_k)
     result = dict(target)
     for name in selected:
-        cut = topk_threshold(tau[name].abs(), top_k) if top_k and top_k_scope == "tensor" else threshold
+        cut = (
+            topk_threshold(tau[name].abs(), top_k)
+            if top_k and top_k_scope == "tensor"
+            else threshold
+        )
         masked = keep_top_k(tau[name], cut) if cut is not None else tau[name]
         result[name] = combine(target[name], masked, scale, operation)
     return result
