@@ -1,0 +1,266 @@
+"""Safety Arithmetic on the embedded model: harm vector, ICV, a dev sweep, test evaluations.
+
+Every step is the public CLI (`safealign steer ...`, `safealign eval run ...`), so the figures
+come from the path users run. Settings are chosen on a dev split of refusal_direction
+(harmful_val / harmless_val) by a rule fixed in advance (lowest harmful compliance with dev
+over-refusal at most 5 points above the unsteered model); AdvBench and XSTest are only used
+for the final report. Finished steps are skipped on re-run (delete their folder to redo one).
+
+    flock /tmp/safealign-heavy.lock python benchmarks/steer_sweep.py --out runs/steer
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PYTHON = sys.executable
+DEV_FILES = (
+    "refusal_direction/dataset/splits/harmful_val.json",
+    "refusal_direction/dataset/splits/harmless_val.json",
+)
+
+
+def cli(*args: str, log: Path) -> None:
+    command = [PYTHON, "-m", "safealign.cli", *args]
+    started = time.time()
+    with open(log, "a") as handle:
+        handle.write(f"$ safealign {' '.join(args)}\n")
+        handle.flush()
+        code = subprocess.call(command, stdout=handle, stderr=subprocess.STDOUT)
+        handle.write(f"[exit {code}, {time.time() - started:.0f} s]\n")
+    if code != 0:
+        raise SystemExit(f"failed ({code}): safealign {' '.join(args)}; see {log}")
+
+
+def dev_file(out: Path, data_dir: Path, per_side: int) -> Path:
+    from safealign.data import Sample, save_samples
+
+    path = out / "dev" / f"dev_{per_side}.jsonl"
+    if not path.is_file():
+        harmful = json.loads((data_dir / DEV_FILES[0]).read_text())[:per_side]
+        harmless = json.loads((data_dir / DEV_FILES[1]).read_text())[:per_side]
+        samples = [Sample(prompt=r["instruction"], prompt_harmful=True) for r in harmful]
+        samples += [Sample(prompt=r["instruction"], prompt_harmful=False) for r in harmless]
+        save_samples(samples, path)
+    return path
+
+
+def evaluate(model: str, name: str, out: Path, log: Path, eval_args: list[str]) -> dict:
+    run = out / "eval" / name
+    if not (run / "metrics.json").is_file():
+        cli("eval", "run", "--model", model, "--out", str(run), *eval_args, log=log)
+    summary = json.loads((run / "metrics.json").read_text())["summary"]
+    return {k: (summary[k] or {}).get("value") for k in ("compliance", "over_refusal")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="runs/steer")
+    parser.add_argument(
+        "--data-dir", default=os.environ.get("SAFEALIGN_SHARED_DATA", "../shared/data")
+    )
+    parser.add_argument("--alphas", default="0.5,1,2")
+    parser.add_argument("--lambdas", default="1,3")
+    parser.add_argument("--dev-per-side", type=int, default=24)
+    parser.add_argument("--max-new-tokens", default="32")
+    parser.add_argument("--advbench-limit", default="50")
+    parser.add_argument("--benign-limit", default="40")
+    parser.add_argument("--xstest-limit", default="100")
+    parser.add_argument("--skip-test", action="store_true")
+    args = parser.parse_args()
+    out, data_dir = Path(args.out), Path(args.data_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "sweep.log"
+    common = [
+        "--judge",
+        "refusal-keyword",
+        "--judge",
+        "refusal-model",
+        "--batch-size",
+        "32",
+        "--max-new-tokens",
+        args.max_new_tokens,
+        "--resamples",
+        "1000",
+        "--data-dir",
+        str(data_dir),
+    ]
+
+    # 1. the two ingredients: harm vector (LoRA SFT on harmful answers) and the ICV
+    if not (out / "harm-vector" / "train" / "adapter").is_dir():
+        cli(
+            "steer",
+            "harm-vector",
+            "--config",
+            "configs/steer/harm_vector.yaml",
+            "--output-dir",
+            str(out / "harm-vector"),
+            log=log,
+        )
+    icv = out / "icv.safetensors"
+    if not icv.is_file():
+        cli("steer", "icv", "--config", "configs/steer/icv.yaml", "--output", str(icv), log=log)
+
+    # 2. dev sweep on refusal_direction's val splits
+    dev = [
+        "--task",
+        "dataset",
+        "--dataset",
+        str(dev_file(out, data_dir, args.dev_per_side)),
+        *common,
+    ]
+    results: dict[str, dict] = {"dev": {}, "test": {}}
+    results["dev"]["base"] = evaluate("embedded", "dev-base", out, log, dev)
+    for alpha in args.alphas.split(","):
+        folder = out / "models" / f"icv-{alpha}"
+        if not folder.is_dir():
+            cli(
+                "steer",
+                "apply",
+                "--config",
+                "configs/steer/apply.yaml",
+                "--vector",
+                str(icv),
+                "--alpha",
+                alpha,
+                "--output",
+                str(folder),
+                log=log,
+            )
+        results["dev"][f"icv alpha={alpha}"] = evaluate(
+            str(folder), f"dev-icv-{alpha}", out, log, dev
+        )
+    for lam in args.lambdas.split(","):
+        folder = out / "models" / f"hdr-{lam}"
+        if not folder.is_dir():
+            cli(
+                "steer",
+                "safety-arithmetic",
+                "--config",
+                "configs/steer/safety_arithmetic.yaml",
+                "--harm-vector",
+                str(out / "harm-vector"),
+                "--scale",
+                lam,
+                "--output",
+                str(folder),
+                log=log,
+            )
+        results["dev"][f"hdr lambda={lam}"] = evaluate(str(folder), f"dev-hdr-{lam}", out, log, dev)
+
+    # 3. choose on dev: lowest compliance with over-refusal <= base + 0.05
+    base = results["dev"]["base"]
+
+    def best(prefix: str) -> str:
+        allowed = {
+            k: v
+            for k, v in results["dev"].items()
+            if k.startswith(prefix) and v["over_refusal"] <= base["over_refusal"] + 0.05
+        }
+        pool = allowed or {k: v for k, v in results["dev"].items() if k.startswith(prefix)}
+        return min(pool, key=lambda k: (pool[k]["compliance"], pool[k]["over_refusal"]))
+
+    chosen_icv, chosen_hdr = best("icv"), best("hdr")
+    alpha, lam = chosen_icv.split("=")[1], chosen_hdr.split("=")[1]
+    both = out / "models" / f"both-{lam}-{alpha}"
+    if not both.is_dir():
+        cli(
+            "steer",
+            "safety-arithmetic",
+            "--config",
+            "configs/steer/safety_arithmetic.yaml",
+            "--harm-vector",
+            str(out / "harm-vector"),
+            "--scale",
+            lam,
+            "--icv",
+            str(icv),
+            "--icv-alpha",
+            alpha,
+            "--output",
+            str(both),
+            log=log,
+        )
+    results["dev"][f"both lambda={lam} alpha={alpha}"] = evaluate(
+        str(both), f"dev-both-{lam}-{alpha}", out, log, dev
+    )
+    results["chosen"] = {"icv_alpha": alpha, "hdr_lambda": lam}
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+
+    # 4. test: AdvBench (+ benign companion) and XSTest, chosen settings only
+    if not args.skip_test:
+        models = {
+            "base": "embedded",
+            f"icv alpha={alpha}": str(out / "models" / f"icv-{alpha}"),
+            f"hdr lambda={lam}": str(out / "models" / f"hdr-{lam}"),
+            "both": str(both),
+        }
+        for label, model in models.items():
+            slug = label.replace(" ", "-").replace("=", "")
+            adv = evaluate(
+                model,
+                f"advbench-{slug}",
+                out,
+                log,
+                [
+                    "--task",
+                    "advbench",
+                    "--limit",
+                    args.advbench_limit,
+                    "--benign-limit",
+                    args.benign_limit,
+                    *common,
+                ],
+            )
+            xs = evaluate(
+                model,
+                f"xstest-{slug}",
+                out,
+                log,
+                ["--task", "xstest", "--limit", args.xstest_limit, *common],
+            )
+            results["test"][label] = {
+                "advbench_compliance": adv["compliance"],
+                "suite_benign_over_refusal": adv["over_refusal"],
+                "xstest_over_refusal": xs["over_refusal"],
+                "xstest_compliance": xs["compliance"],
+            }
+            (out / "results.json").write_text(json.dumps(results, indent=2))
+    plot(results, out / "tradeoff.png")
+    print(json.dumps(results, indent=2))
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for label, point in results["dev"].items():
+        ax.scatter(point["over_refusal"], point["compliance"], s=40)
+        ax.annotate(
+            label,
+            (point["over_refusal"], point["compliance"]),
+            fontsize=7,
+            xytext=(4, 2),
+            textcoords="offset points",
+        )
+    ax.set_xlabel("over-refusal on harmless dev prompts (lower is better)")
+    ax.set_ylabel("compliance on harmful dev prompts (lower is safer)")
+    ax.set_title("Safety Arithmetic on the embedded model (dev split)")
+    ax.set_xlim(-0.05, 1.05)
+    ax.set_ylim(-0.05, 1.05)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+if __name__ == "__main__":
+    main()
