@@ -37,7 +37,8 @@ class IcvConfig:
         metadata={"help": "Read the mean of the answer's last k tokens (1: the last token)."},
     )
     max_answer_tokens: int = field(
-        default=64, metadata={"help": "Answers are cut to this many tokens before reading."}
+        default=8,
+        metadata={"help": "Answers are cut to this many tokens before reading (their stance)."},
     )
     batch_size: int = field(default=8, metadata={"help": "Demonstrations per forward pass."})
     data_dir: str | None = field(
@@ -72,7 +73,7 @@ class ApplyConfig:
         metadata={"help": "Steering vector file (.safetensors)."},
     )
     alpha: float = field(
-        default=0.5, metadata={"help": "Strength; negative steers the opposite way."}
+        default=0.1, metadata={"help": "Strength; negative steers the opposite way."}
     )
     rule: str = field(
         default="icv", metadata={"help": f"How the vector is applied: {', '.join(RULES)}."}
@@ -185,7 +186,7 @@ class SafetyArithmeticConfig:
         default=None, metadata={"help": "A steering vector to attach too (HDR + ICV)."}
     )
     icv_alpha: float = field(
-        default=0.5, metadata={"help": "Strength of the attached steering vector."}
+        default=0.1, metadata={"help": "Strength of the attached steering vector."}
     )
     icv_rule: str = field(
         default="icv",

@@ -71,7 +71,7 @@ def answer_activations(
     answers: Sequence[str],
     *,
     last_k: int = 1,
-    max_answer_tokens: int = 64,
+    max_answer_tokens: int = 8,
     batch_size: int = 8,
 ) -> Tensor:
     """Every decoder layer's output averaged over the last `last_k` tokens of each demonstration
@@ -106,7 +106,7 @@ def build_steering_vector(
     *,
     method: str = "icv",
     last_k: int = 1,
-    max_answer_tokens: int = 64,
+    max_answer_tokens: int = 8,
     batch_size: int = 8,
     source: str = "",
 ) -> SteeringVector:
