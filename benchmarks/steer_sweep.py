@@ -56,7 +56,10 @@ def evaluate(model: str, name: str, out: Path, log: Path, eval_args: list[str]) 
     if not (run / "metrics.json").is_file():
         cli("eval", "run", "--model", model, "--out", str(run), *eval_args, log=log)
     summary = json.loads((run / "metrics.json").read_text())["summary"]
-    return {k: (summary[k] or {}).get("value") for k in ("compliance", "over_refusal")}
+    result = {k: (summary[k] or {}).get("value") for k in ("compliance", "over_refusal")}
+    with open(out / "progress.jsonl", "a") as handle:  # partial results survive an interruption
+        handle.write(json.dumps({"run": name, "model": model, **result}) + "\n")
+    return result
 
 
 def main() -> None:
