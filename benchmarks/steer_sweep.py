@@ -235,6 +235,42 @@ def main() -> None:
                 "xstest_compliance": xs["compliance"],
             }
             (out / "results.json").write_text(json.dumps(results, indent=2))
+    # 5. edited-model scenario: a benign knowledge edit, its safety erosion, HDR in the edit area
+    edited = out / "knowledge-edit" / "model"
+    if not edited.is_dir():
+        cli(
+            "steer",
+            "knowledge-edit",
+            "--config",
+            "configs/steer/knowledge_edit.yaml",
+            "--output-dir",
+            str(out / "knowledge-edit"),
+            log=log,
+        )
+    repaired = out / "models" / f"edited-repaired-{lam}"
+    if not repaired.is_dir():
+        cli(
+            "steer",
+            "safety-arithmetic",
+            "--config",
+            "configs/steer/edited_repair.yaml",
+            "--target",
+            str(edited),
+            "--harm-vector",
+            str(out / "harm-vector"),
+            "--scale",
+            lam,
+            "--output",
+            str(repaired),
+            log=log,
+        )
+    results["edit"] = {
+        "edited": evaluate(str(edited), "dev-edited", out, log, dev),
+        f"edited + HDR in edit area, lambda={lam}": evaluate(
+            str(repaired), f"dev-edited-repaired-{lam}", out, log, dev
+        ),
+    }
+    (out / "results.json").write_text(json.dumps(results, indent=2))
     plot(results, out / "tradeoff.png")
     print(json.dumps(results, indent=2))
 
