@@ -200,41 +200,38 @@ def main() -> None:
     if not args.skip_test:
         models = {
             "base": "embedded",
+            "both": str(both),
             f"icv alpha={alpha}": str(out / "models" / f"icv-{alpha}"),
             f"hdr lambda={lam}": str(out / "models" / f"hdr-{lam}"),
-            "both": str(both),
         }
-        for label, model in models.items():
-            slug = label.replace(" ", "-").replace("=", "")
-            adv = evaluate(
-                model,
-                f"advbench-{slug}",
-                out,
-                log,
-                [
-                    "--task",
-                    "advbench",
-                    "--limit",
-                    args.advbench_limit,
-                    "--benign-limit",
-                    args.benign_limit,
-                    *common,
-                ],
-            )
-            xs = evaluate(
-                model,
-                f"xstest-{slug}",
-                out,
-                log,
-                ["--task", "xstest", "--limit", args.xstest_limit, *common],
-            )
-            results["test"][label] = {
-                "advbench_compliance": adv["compliance"],
-                "suite_benign_over_refusal": adv["over_refusal"],
-                "xstest_over_refusal": xs["over_refusal"],
-                "xstest_compliance": xs["compliance"],
-            }
+        tasks = {
+            "advbench": [
+                "--task",
+                "advbench",
+                "--limit",
+                args.advbench_limit,
+                "--benign-limit",
+                args.benign_limit,
+                *common,
+            ],
+            "xstest": ["--task", "xstest", "--limit", args.xstest_limit, *common],
+        }
+        # most telling first: base and both on each task, then each ingredient alone
+        order = [
+            (m, t) for pair in (("base", "both"), tuple(models)[2:]) for t in tasks for m in pair
+        ]
+        for label, task in order:
+            slug = f"{task}-{label}".replace(" ", "-").replace("=", "")
+            got = evaluate(models[label], slug, out, log, tasks[task])
+            entry = results["test"].setdefault(label, {})
+            if task == "advbench":
+                entry["advbench_compliance"] = got["compliance"]
+                entry["companion_benign_over_refusal"] = got["over_refusal"]
+            else:
+                entry["xstest_unsafe_compliance"] = got["compliance"]
+                entry["xstest_over_refusal"] = got["over_refusal"]
             (out / "results.json").write_text(json.dumps(results, indent=2))
+
     # 5. edited-model scenario: a benign knowledge edit, its safety erosion, HDR in the edit area
     edited = out / "knowledge-edit" / "model"
     if not edited.is_dir():
