@@ -77,7 +77,8 @@ def answer_activations(
     """Every decoder layer's output averaged over the last `last_k` tokens of each demonstration
     (question + answer in the chat template); shape (n, layers, hidden), float32.
 
-    Answers are cut to `max_answer_tokens` so both sides of a pair weigh alike."""
+    Answers are cut to `max_answer_tokens`: an answer's opening is where it refuses or
+    complies, while the end of a long answer mostly encodes its topic."""
     tokenizer = loaded.tokenizer
     texts = []
     for question, answer in zip(questions, answers, strict=True):
