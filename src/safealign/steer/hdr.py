@@ -19,7 +19,7 @@ from safealign.config import config_to_dict
 from safealign.data import save_samples
 from safealign.errors import ModelLoadError
 from safealign.models import embedded_checkpoint
-from safealign.models.loading import EMBEDDED_NAMES, MODEL_MANIFEST
+from safealign.models.loading import EMBEDDED_NAMES
 from safealign.steer.config import HarmVectorConfig, SafetyArithmeticConfig
 from safealign.steer.harm_data import harmful_qa
 from safealign.steer.model_folder import steering_entry, write_model_manifest
@@ -150,7 +150,6 @@ def safety_arithmetic(config: SafetyArithmeticConfig) -> ArithmeticResult:
         steering = [
             steering_entry("steering_vector.safetensors", config.icv_alpha, config.icv_rule, None)
         ]
-    (Path(config.output) / MODEL_MANIFEST).unlink(missing_ok=True)  # the target's, if any
     write_model_manifest(
         config.output,
         base=None,

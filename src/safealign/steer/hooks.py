@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
@@ -80,7 +81,10 @@ class Steering:
                 )
             )
             for index in self._chosen:
-                hook = _layer_hook(self.vectors[index], self.alpha, self._rule, holder)
+                # moved once to the layer's device, not on every forward call
+                device = next(layers[index].parameters()).device
+                vector = self.vectors[index].to(device, torch.float32)
+                hook = _layer_hook(vector, self.alpha, self._rule, holder)
                 self.handles.append(layers[index].register_forward_hook(hook))
         except BaseException:
             self.remove()

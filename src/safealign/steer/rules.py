@@ -48,6 +48,7 @@ def steer_positions(
     """Apply `rule` in float32 where `mask` (batch, seq) is true; other positions (padding)
     pass through bit for bit. The result has the input's dtype."""
     steered = rule(hidden.float(), vector.to(hidden.device, torch.float32), alpha).to(hidden.dtype)
+    # (a no-op when the vector is already there: Steering moves it once at attach time)
     if mask is None:
         return steered
     return torch.where(mask.to(hidden.device, torch.bool).unsqueeze(-1), steered, hidden)

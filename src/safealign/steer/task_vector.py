@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from safealign.models.loading import MODEL_MANIFEST
 from safealign.steer.checkpoints import (
     INDEX_FILE,
     AdapterDeltas,
@@ -217,7 +218,8 @@ def apply_task_vector(
 
     output.mkdir(parents=True, exist_ok=True)
     for item in target.iterdir():
-        if item.is_file() and item.suffix != ".safetensors":
+        # the target's own manifest (if any) describes the target, not this result
+        if item.is_file() and item.suffix != ".safetensors" and item.name != MODEL_MANIFEST:
             shutil.copy2(item, output / item.name)
     for shard in reader.shards:
         names = reader.names_in(shard)
