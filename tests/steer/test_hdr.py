@@ -9,6 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from safealign.models import load_model, tiny_model
+from safealign.steer import ModelFingerprint, SteeringVector
 from safealign.steer.config import HarmVectorConfig, KnowledgeEditConfig, SafetyArithmeticConfig
 from safealign.steer.harm_data import contrast_pairs, harmful_qa
 from safealign.steer.hdr import build_harm_vector, safety_arithmetic
@@ -52,8 +53,19 @@ def test_harm_vector_then_removal_in_the_edit_area(tmp_path, shared_data_dir):
             output_dir=str(tmp_path / "edit"),
         )
     )
+    icv = SteeringVector(
+        layer_vectors={i: torch.ones(32) for i in range(2)},
+        model=tiny.name,
+        fingerprint=ModelFingerprint.of(tiny.model),
+        method="mean-difference",
+        read_position="last",
+        source="test",
+        num_pairs=2,
+    ).save(tmp_path / "icv.safetensors")
     result = safety_arithmetic(
         SafetyArithmeticConfig(
+            icv=str(icv),
+            icv_alpha=0.2,
             target=str(edited),
             harm_vector=str(tmp_path / "harm"),
             edit_area_from=str(base),
@@ -70,4 +82,6 @@ def test_harm_vector_then_removal_in_the_edit_area(tmp_path, shared_data_dir):
     assert changed and all(".layers.1." in n for n in changed)
     manifest = json.loads((tmp_path / "repaired" / "safealign_model.json").read_text())
     assert manifest["provenance"]["method"] == "harm-direction-removal"
-    assert load_model(tmp_path / "repaired").name.endswith("repaired")
+    both = load_model(tmp_path / "repaired")  # HDR weights + the ICV attached on load
+    assert both.name.endswith("repaired)") and "steer:icv@0.2" in both.name
+    assert len(both.attachments) == 1
