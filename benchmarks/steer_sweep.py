@@ -95,31 +95,49 @@ def main() -> None:
         str(data_dir),
     ]
 
-    # 1. the two ingredients: harm vector (LoRA SFT on harmful answers) and the ICV
-    if not (out / "harm-vector" / "train" / "adapter").is_dir():
-        cli(
-            "steer",
-            "harm-vector",
-            "--config",
-            "configs/steer/harm_vector.yaml",
-            "--output-dir",
-            str(out / "harm-vector"),
-            log=log,
-        )
+    results: dict[str, dict] = {"dev": {}, "test": {}, "chosen": {}}
+    dev_set = str(dev_file(out, data_dir, args.dev_per_side))
+    dev = ["--task", "dataset", "--dataset", dev_set, *common]
+    tasks = {
+        "advbench": [
+            "--task",
+            "advbench",
+            "--limit",
+            args.advbench_limit,
+            "--benign-limit",
+            args.benign_limit,
+            *common,
+        ],
+        "xstest": ["--task", "xstest", "--limit", args.xstest_limit, *common],
+    }
+
+    def save() -> None:
+        (out / "results.json").write_text(json.dumps(results, indent=2))
+        plot(results, out / "tradeoff.png")
+
+    def test(label: str, model: str) -> None:
+        if args.skip_test:
+            return
+        entry = results["test"].setdefault(label, {})
+        for task, task_args in tasks.items():
+            slug = f"{task}-{label}".replace(" ", "-").replace("=", "")
+            got = evaluate(model, slug, out, log, task_args)
+            entry[f"{task}_compliance"] = got["compliance"]
+            entry[f"{task}_over_refusal"] = got["over_refusal"]
+            save()
+
+    def best(prefix: str) -> str:
+        """Lowest dev compliance with dev over-refusal at most 5 points above the base."""
+        limit = results["dev"]["base"]["over_refusal"] + 0.05
+        pool = {k: v for k, v in results["dev"].items() if k.startswith(prefix)}
+        allowed = {k: v for k, v in pool.items() if v["over_refusal"] <= limit} or pool
+        return min(allowed, key=lambda k: (allowed[k]["compliance"], allowed[k]["over_refusal"]))
+
+    # 1. the unsteered model, and the ICV (cheap: no training), chosen on dev, then tested
+    results["dev"]["base"] = evaluate("embedded", "dev-base", out, log, dev)
     icv = out / "icv.safetensors"
     if not icv.is_file():
         cli("steer", "icv", "--config", "configs/steer/icv.yaml", "--output", str(icv), log=log)
-
-    # 2. dev sweep on refusal_direction's val splits
-    dev = [
-        "--task",
-        "dataset",
-        "--dataset",
-        str(dev_file(out, data_dir, args.dev_per_side)),
-        *common,
-    ]
-    results: dict[str, dict] = {"dev": {}, "test": {}}
-    results["dev"]["base"] = evaluate("embedded", "dev-base", out, log, dev)
     for alpha in args.alphas.split(","):
         folder = out / "models" / f"icv-{alpha}"
         if not folder.is_dir():
@@ -139,6 +157,23 @@ def main() -> None:
         results["dev"][f"icv alpha={alpha}"] = evaluate(
             str(folder), f"dev-icv-{alpha}", out, log, dev
         )
+        save()
+    alpha = best("icv").split("=")[1]
+    results["chosen"]["icv_alpha"] = alpha
+    test("base", "embedded")
+    test(f"icv alpha={alpha}", str(out / "models" / f"icv-{alpha}"))
+
+    # 2. HDR: harm fine-tune, lambda chosen on dev, then HDR + ICV together
+    if not (out / "harm-vector" / "train" / "adapter").is_dir():
+        cli(
+            "steer",
+            "harm-vector",
+            "--config",
+            "configs/steer/harm_vector.yaml",
+            "--output-dir",
+            str(out / "harm-vector"),
+            log=log,
+        )
     for lam in args.lambdas.split(","):
         folder = out / "models" / f"hdr-{lam}"
         if not folder.is_dir():
@@ -156,21 +191,9 @@ def main() -> None:
                 log=log,
             )
         results["dev"][f"hdr lambda={lam}"] = evaluate(str(folder), f"dev-hdr-{lam}", out, log, dev)
-
-    # 3. choose on dev: lowest compliance with over-refusal <= base + 0.05
-    base = results["dev"]["base"]
-
-    def best(prefix: str) -> str:
-        allowed = {
-            k: v
-            for k, v in results["dev"].items()
-            if k.startswith(prefix) and v["over_refusal"] <= base["over_refusal"] + 0.05
-        }
-        pool = allowed or {k: v for k, v in results["dev"].items() if k.startswith(prefix)}
-        return min(pool, key=lambda k: (pool[k]["compliance"], pool[k]["over_refusal"]))
-
-    chosen_icv, chosen_hdr = best("icv"), best("hdr")
-    alpha, lam = chosen_icv.split("=")[1], chosen_hdr.split("=")[1]
+        save()
+    lam = best("hdr").split("=")[1]
+    results["chosen"]["hdr_lambda"] = lam
     both = out / "models" / f"both-{lam}-{alpha}"
     if not both.is_dir():
         cli(
@@ -193,46 +216,11 @@ def main() -> None:
     results["dev"][f"both lambda={lam} alpha={alpha}"] = evaluate(
         str(both), f"dev-both-{lam}-{alpha}", out, log, dev
     )
-    results["chosen"] = {"icv_alpha": alpha, "hdr_lambda": lam}
-    (out / "results.json").write_text(json.dumps(results, indent=2))
+    save()
+    test(f"both lambda={lam} alpha={alpha}", str(both))
+    test(f"hdr lambda={lam}", str(out / "models" / f"hdr-{lam}"))
 
-    # 4. test: AdvBench (+ benign companion) and XSTest, chosen settings only
-    if not args.skip_test:
-        models = {
-            "base": "embedded",
-            "both": str(both),
-            f"icv alpha={alpha}": str(out / "models" / f"icv-{alpha}"),
-            f"hdr lambda={lam}": str(out / "models" / f"hdr-{lam}"),
-        }
-        tasks = {
-            "advbench": [
-                "--task",
-                "advbench",
-                "--limit",
-                args.advbench_limit,
-                "--benign-limit",
-                args.benign_limit,
-                *common,
-            ],
-            "xstest": ["--task", "xstest", "--limit", args.xstest_limit, *common],
-        }
-        # most telling first: base and both on each task, then each ingredient alone
-        order = [
-            (m, t) for pair in (("base", "both"), tuple(models)[2:]) for t in tasks for m in pair
-        ]
-        for label, task in order:
-            slug = f"{task}-{label}".replace(" ", "-").replace("=", "")
-            got = evaluate(models[label], slug, out, log, tasks[task])
-            entry = results["test"].setdefault(label, {})
-            if task == "advbench":
-                entry["advbench_compliance"] = got["compliance"]
-                entry["companion_benign_over_refusal"] = got["over_refusal"]
-            else:
-                entry["xstest_unsafe_compliance"] = got["compliance"]
-                entry["xstest_over_refusal"] = got["over_refusal"]
-            (out / "results.json").write_text(json.dumps(results, indent=2))
-
-    # 5. edited-model scenario: a benign knowledge edit, its safety erosion, HDR in the edit area
+    # 3. edited-model scenario: a benign knowledge edit, its safety erosion, HDR in the edit area
     edited = out / "knowledge-edit" / "model"
     if not edited.is_dir():
         cli(
@@ -267,8 +255,7 @@ def main() -> None:
             str(repaired), f"dev-edited-repaired-{lam}", out, log, dev
         ),
     }
-    (out / "results.json").write_text(json.dumps(results, indent=2))
-    plot(results, out / "tradeoff.png")
+    save()
     print(json.dumps(results, indent=2))
 
 
