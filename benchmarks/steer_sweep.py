@@ -68,7 +68,7 @@ def main() -> None:
     parser.add_argument(
         "--data-dir", default=os.environ.get("SAFEALIGN_SHARED_DATA", "../shared/data")
     )
-    parser.add_argument("--alphas", default="0.05,0.1,0.2")
+    parser.add_argument("--alphas", default="0.1,0.15,0.2,0.25")
     parser.add_argument("--lambdas", default="1,3")
     parser.add_argument("--dev-per-side", type=int, default=16)
     parser.add_argument("--max-new-tokens", default="32")
