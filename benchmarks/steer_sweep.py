@@ -76,6 +76,7 @@ def main() -> None:
     parser.add_argument("--benign-limit", default="14")
     parser.add_argument("--xstest-limit", default="96")
     parser.add_argument("--skip-test", action="store_true")
+    parser.add_argument("--harm-steps", default=None, help="Override the harm fine-tune's steps.")
     args = parser.parse_args()
     out, data_dir = Path(args.out), Path(args.data_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -185,6 +186,7 @@ def main() -> None:
             "configs/steer/harm_vector.yaml",
             "--output-dir",
             str(out / "harm-vector"),
+            *(["--max-steps", args.harm_steps] if args.harm_steps else []),
             log=log,
         )
     for lam in args.lambdas.split(","):
