@@ -634,6 +634,95 @@ def audit_export(request: ConfigRequest) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# steer
+
+steer_app = typer.Typer(
+    help="Safety Arithmetic: harm-direction removal in weights, safety vectors in activations.",
+    no_args_is_help=True,
+)
+app.add_typer(steer_app, name="steer")
+
+
+@config_verb(steer_app, "icv", "safealign.steer.config:IcvConfig", section="icv")
+def steer_icv(request: ConfigRequest) -> None:
+    """Build a steering vector (in-context safety vector) from contrast pairs."""
+    # heavy import deferred so the CLI starts fast
+    from safealign.steer.run import build_icv
+
+    _prepare_runtime()
+    cfg = request.load()
+    vector = build_icv(cfg)
+    norms = vector.scaled_norms()
+    console.print(
+        f"{vector.method} vector from {vector.num_pairs} pairs, {len(norms)} layers, norm "
+        f"{min(norms.values()):.2f}..{max(norms.values()):.2f}: [green]{cfg.output}[/]"
+    )
+
+
+@config_verb(steer_app, "apply", "safealign.steer.config:ApplyConfig", section="apply")
+def steer_apply(request: ConfigRequest) -> None:
+    """Write a steered model folder: every verb loads it with --model FOLDER."""
+    # heavy import deferred so the CLI starts fast
+    from safealign.steer.run import apply_steering
+
+    cfg = request.load()
+    folder = apply_steering(cfg)
+    console.print(f"steered model ({cfg.rule}, alpha {cfg.alpha}): [green]{folder}[/]")
+
+
+@config_verb(
+    steer_app, "harm-vector", "safealign.steer.config:HarmVectorConfig", section="harm_vector"
+)
+def steer_harm_vector(request: ConfigRequest) -> None:
+    """Fine-tune a copy on harmful answers from the shared data (LoRA SFT): the harm vector."""
+    # heavy import deferred so the CLI starts fast
+    from safealign.steer.hdr import build_harm_vector
+
+    _prepare_runtime()
+    result = build_harm_vector(request.load())
+    console.print(
+        f"{result.num_examples} harmful examples, loss {result.loss_first:.3f} -> "
+        f"{result.loss_last:.3f}; harm vector (adapter): [green]{result.adapter}[/]"
+    )
+
+
+@config_verb(
+    steer_app,
+    "safety-arithmetic",
+    "safealign.steer.config:SafetyArithmeticConfig",
+    section="safety_arithmetic",
+)
+def steer_safety_arithmetic(request: ConfigRequest) -> None:
+    """Harm Direction Removal (theta - lambda * top-k(tau_H)), optionally with an ICV attached."""
+    # heavy import deferred so the CLI starts fast
+    from safealign.steer.hdr import safety_arithmetic
+
+    _prepare_runtime()
+    cfg = request.load()
+    result = safety_arithmetic(cfg)
+    area = f"layers {result.layers}" if result.layers is not None else "all layers"
+    console.print(
+        f"removed {cfg.scale} x harm vector from {result.tensors_changed} tensors ({area}), "
+        f"{result.entries_kept}/{result.entries_total} entries kept: [green]{result.output}[/]"
+    )
+
+
+@config_verb(
+    steer_app,
+    "knowledge-edit",
+    "safealign.steer.config:KnowledgeEditConfig",
+    section="knowledge_edit",
+)
+def steer_knowledge_edit(request: ConfigRequest) -> None:
+    """The edited-model scenario: fine-tune one layer on one NoIntentEdit instance."""
+    # heavy import deferred so the CLI starts fast
+    from safealign.steer.knowledge_edit import knowledge_edit
+
+    _prepare_runtime()
+    console.print(f"edited model: [green]{knowledge_edit(request.load())}[/]")
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def main() -> None:

