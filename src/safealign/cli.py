@@ -571,7 +571,10 @@ app.add_typer(guard_app, name="guard")
 @guard_app.command("train")
 def guard_train(
     config: Path | None = ConfigOption,
-    kind: str = typer.Option("encoder", help='"encoder" (fast, the default guard) or "llm".'),
+    kind: str = typer.Option(
+        "encoder",
+        help='"encoder" (v1 recipe), "mixture" (v2 recipe: configs/guard/v2.yaml) or "llm".',
+    ),
     output: str | None = typer.Option(None, help="Folder for the trained guard."),
     data_dir: str | None = typer.Option(None, help="Shared data folder."),
 ) -> None:
@@ -593,10 +596,20 @@ def guard_train(
             f"loss {losses[0]:.3f} -> {losses[-1]:.3f}; LLM guard: [green]{llm_cfg.output}[/]"
         )
         return
+    if kind == "mixture":
+        from safealign.guard.mixture import MixtureTrainConfig, train_guard_mixture
+
+        mix_cfg = build_config(
+            MixtureTrainConfig, config, "train", output=output, data_dir=data_dir
+        )
+        result = train_guard_mixture(mix_cfg)
+        console.print(f"dev metrics: {result.dev_metrics}")
+        console.print(f"guard: [green]{mix_cfg.output}[/]")
+        return
     if kind != "encoder":
         from safealign.errors import ConfigError
 
-        raise ConfigError(f'--kind must be "encoder" or "llm", got "{kind}"')
+        raise ConfigError(f'--kind must be "encoder", "mixture" or "llm", got "{kind}"')
     cfg = build_config(GuardTrainConfig, config, "train", output=output, data_dir=data_dir)
     result = train_guard_from_sources(cfg)
     table = Table(title="dev metrics (calibrated)")
@@ -616,14 +629,34 @@ def guard_eval(
     data: list[str] | None = typer.Option(None, help="Named source or data file (repeatable)."),
     limit: int | None = typer.Option(None, help="At most this many examples per dataset."),
     output: str | None = typer.Option(None, help="Report folder."),
+    targets: bool | None = typer.Option(
+        None, "--targets/--no-targets", help="The v2 targets next to --baseline, one run."
+    ),
+    baseline: str | None = typer.Option(
+        None, help='Guard beside it with --targets ("previous", a spec, or "none").'
+    ),
+    split: str | None = typer.Option(None, help='Target sets split with --targets: "test"/"dev".'),
 ) -> None:
     """Harmful-class F1 / precision / recall / AUPRC (prompt and response level), PR curves."""
-    from safealign.guard.evaluation import GuardEvalConfig, run_guard_eval
+    from safealign.guard.evaluation import GuardEvalConfig, run_guard_eval, run_target_eval
 
     _prepare_runtime()
     cfg = build_config(
-        GuardEvalConfig, config, "eval", guard=guard, data=data or None, limit=limit, output=output
+        GuardEvalConfig,
+        config,
+        "eval",
+        guard=guard,
+        data=data or None,
+        limit=limit,
+        output=output,
+        targets=targets,
+        baseline=baseline,
+        split=split,
     )
+    if cfg.targets:
+        console.print(run_target_eval(cfg), markup=False, highlight=False)
+        console.print(f"report: [green]{Path(cfg.output) / 'targets.md'}[/]")
+        return
     reports = run_guard_eval(cfg)
     table = Table(title=f"guard {cfg.guard}")
     for column in ("dataset", "level", "n", "harmful", "precision", "recall", "F1", "AUPRC"):

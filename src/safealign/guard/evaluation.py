@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from safealign.data.schema import Sample
 from safealign.guard.examples import GuardExample, examples_from_samples
 from safealign.guard.metrics import binary_metrics, pr_curve, precision_recall_f1
-from safealign.guard.verdict import Guard, Verdict
+from safealign.guard.verdict import Guard, Turns, Verdict
 from safealign.io import write_json_atomic, write_jsonl_atomic, write_text_atomic
 
 LEVELS = {
@@ -56,6 +56,23 @@ class GuardEvalConfig:
     """Conversations per guard call."""
     output: str = "runs/guard-eval"
     """Folder for report.json, report.md, pr_<dataset>.png and verdicts_<dataset>.jsonl."""
+    targets: bool = field(
+        default=False,
+        metadata={
+            "help": "Measure the guard v2 targets (user content, benign, responses, categories, "
+            "speed) on held-out splits, next to --baseline, instead of the per-dataset report."
+        },
+    )
+    baseline: str | None = field(
+        default="previous",
+        metadata={
+            "help": 'Guard measured beside it in --targets mode ("previous": the guard the '
+            "current default replaced; none: no baseline)."
+        },
+    )
+    split: str = field(
+        default="test", metadata={"help": 'Split of the target sets: "test" or "dev".'}
+    )
 
 
 @dataclass
@@ -74,9 +91,7 @@ def evaluate_guard(
 ) -> tuple[DatasetReport, list[Verdict]]:
     """Run the guard over the examples and score every level that has labels."""
     start = time.perf_counter()
-    verdicts: list[Verdict] = []
-    for i in tqdm(range(0, len(examples), batch_size), desc=f"guard eval {name}", unit="batch"):
-        verdicts += guard.classify([e.turns for e in examples[i : i + batch_size]])
+    verdicts = classify_sorted(guard, [e.turns for e in examples], batch_size, name)
     report = DatasetReport(name=name, examples=len(examples), seconds=time.perf_counter() - start)
     for level, (label_field, verdict_field) in LEVELS.items():
         rows = [
@@ -95,6 +110,31 @@ def evaluate_guard(
         report.levels[level]["curve"] = [c.tolist() for c in pr_curve(labels, probs)[:2]]
     report.categories = category_f1(examples, verdicts)
     return report, verdicts
+
+
+def classify_sorted(
+    guard: Guard,
+    conversations: Sequence[Turns],
+    batch_size: int = 32,
+    name: str = "",
+    **options: Any,
+) -> list[Verdict]:
+    """Verdicts in input order, computed in batches of similar length: a batch is padded to
+    its longest text, so mixing a 2,000-character post with tweets wastes most of the work."""
+    order = sorted(
+        range(len(conversations)),
+        key=lambda i: len(conversations[i].prompt) + len(conversations[i].response or ""),
+    )
+    verdicts: list[Verdict | None] = [None] * len(conversations)
+    for i in tqdm(
+        range(0, len(order), batch_size), desc=f"guard {name}", unit="batch", disable=not name
+    ):
+        chunk = order[i : i + batch_size]
+        for index, verdict in zip(
+            chunk, guard.classify([conversations[j] for j in chunk], **options), strict=True
+        ):
+            verdicts[index] = verdict
+    return verdicts  # type: ignore[return-value]
 
 
 def category_f1(
@@ -142,6 +182,30 @@ def load_eval_examples(spec: str, config: GuardEvalConfig) -> list[GuardExample]
 
         examples = random.Random(0).sample(examples, config.limit)
     return examples
+
+
+def run_target_eval(config: GuardEvalConfig, guard: Guard | None = None) -> str:
+    """The v2 targets for the guard (and its baseline) on the same sets in one run; writes
+    targets.md and targets.json and returns the Markdown."""
+    from dataclasses import asdict
+
+    from safealign.guard.loading import PREVIOUS_GUARD_DIR, load_guard
+    from safealign.guard.recipe import resolve_data_dir
+    from safealign.guard.targets import measure_targets, render_targets, target_examples
+
+    guards = {config.guard: guard or load_guard(config.guard)}
+    if config.baseline == "previous" and not PREVIOUS_GUARD_DIR.is_dir():
+        config.baseline = None  # no default has been replaced yet: nothing to compare with
+    if config.baseline and config.baseline != "none":
+        spec = str(PREVIOUS_GUARD_DIR) if config.baseline == "previous" else config.baseline
+        guards[config.baseline] = load_guard(spec)
+    sets = target_examples(resolve_data_dir(config.data_dir), config.split, config.limit)
+    figures = [measure_targets(g, name, sets, config.batch_size) for name, g in guards.items()]
+    text = render_targets(figures, config.split)
+    out = Path(config.output)
+    write_text_atomic(out / "targets.md", text)
+    write_json_atomic(out / "targets.json", [asdict(f) for f in figures])
+    return text
 
 
 def run_guard_eval(config: GuardEvalConfig, guard: Guard | None = None) -> list[DatasetReport]:

@@ -77,6 +77,7 @@ def classify_file(
     config: GuardClassifyConfig, stdin: TextIO | None = None, stdout: TextIO | None = None
 ) -> int:
     """Classify every conversation of the input; write one verdict row per line; return count."""
+    from safealign.guard.evaluation import classify_sorted
     from safealign.guard.llm_guard import LLMGuard
     from safealign.guard.loading import load_guard
     from safealign.io import atomic_path
@@ -95,15 +96,9 @@ def classify_file(
             "--categories works with LLM guards only: an encoder guard's categories are fixed "
             "when it is trained. Use --guard llm:embedded (or a trained LLM guard folder)."
         )
-    out_rows = []
-    for start in range(0, len(rows), config.batch_size):
-        chunk = rows[start : start + config.batch_size]
-        turns = [t for _, t in chunk]
-        if config.categories:
-            verdicts = guard.classify(turns, categories=config.categories)
-        else:
-            verdicts = guard.classify(turns)
-        out_rows += [{"id": i, **v.to_dict()} for (i, _), v in zip(chunk, verdicts, strict=True)]
+    options = {"categories": config.categories} if config.categories else {}
+    verdicts = classify_sorted(guard, [t for _, t in rows], config.batch_size, **options)
+    out_rows = [{"id": i, **v.to_dict()} for (i, _), v in zip(rows, verdicts, strict=True)]
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in out_rows)
     if config.output == "-":
         (stdout or sys.stdout).write(text)
