@@ -49,7 +49,7 @@ def test_categories_need_an_llm_guard(tmp_path) -> None:
     result = runner.invoke(
         app, ["guard", "classify", "--input", str(path), "--categories", "Fraud"]
     )
-    assert "--categories works with LLM guards only" in str(result.exception)
+    assert "--categories works with LLM and hub guards only" in str(result.exception)
 
 
 @pytest.mark.slow

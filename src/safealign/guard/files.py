@@ -31,7 +31,7 @@ class GuardClassifyConfig:
     batch_size: int = 32
     """Conversations per guard call."""
     categories: list[str] = field(default_factory=list)
-    """LLM guard only: categories to check instead of its default list."""
+    """LLM and hub guards only: categories to check instead of the default list."""
     dtype: str = "float32"
     """Model dtype ("bfloat16" is faster on CPUs with avx512_bf16)."""
 
@@ -78,6 +78,7 @@ def classify_file(
 ) -> int:
     """Classify every conversation of the input; write one verdict row per line; return count."""
     from safealign.guard.evaluation import classify_sorted
+    from safealign.guard.hub_guard import HubGuard
     from safealign.guard.llm_guard import LLMGuard
     from safealign.guard.loading import load_guard
     from safealign.io import atomic_path
@@ -91,10 +92,10 @@ def classify_file(
         with path.open() as handle:
             rows = list(read_conversations(handle, str(path)))
     guard = load_guard(config.guard, dtype=config.dtype)
-    if config.categories and not isinstance(guard, LLMGuard):
+    if config.categories and not isinstance(guard, LLMGuard | HubGuard):
         raise DataError(
-            "--categories works with LLM guards only: an encoder guard's categories are fixed "
-            "when it is trained. Use --guard llm:embedded (or a trained LLM guard folder)."
+            "--categories works with LLM and hub guards only: an encoder guard's categories are "
+            "fixed when it is trained. Use --guard llm:embedded, hub:<id>, or an LLM guard folder."
         )
     options = {"categories": config.categories} if config.categories else {}
     verdicts = classify_sorted(guard, [t for _, t in rows], config.batch_size, **options)
