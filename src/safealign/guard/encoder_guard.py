@@ -156,7 +156,7 @@ class EncoderGuard:
     @classmethod
     def build(cls, config: EncoderGuardConfig) -> EncoderGuard:
         """A fresh, untrained guard (LoRA adapters attached when `lora_rank > 0`)."""
-        encoder, tokenizer = _load_encoder(config.encoder)
+        encoder, tokenizer = load_guard_encoder(config.encoder)
         if config.finetune == "full":
             for name, param in encoder.named_parameters():
                 param.requires_grad = "word_embeddings" not in name
@@ -176,7 +176,7 @@ class EncoderGuard:
             f"heads.{k}": v.detach().cpu().contiguous() for k, v in self.heads.state_dict().items()
         }
         if self.config.finetune == "full":
-            base, _ = _load_encoder(self.config.encoder)
+            base, _ = load_guard_encoder(self.config.encoder)
             tensors.update(encoder_delta(base, self.encoder, self.config.delta_rank))
         elif self.config.lora_rank > 0:
             from peft import get_peft_model_state_dict
@@ -453,7 +453,9 @@ def _approx_length(turns: Turns) -> int:
     return len(request_text(turns)) + len(turns.response or "")
 
 
-def _load_encoder(spec: str):
+def load_guard_encoder(spec: str):
+    """(encoder, tokenizer) for an encoder spec, without the sentence-transformers wrapper:
+    the guard pools and trains the raw transformer."""
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 

@@ -30,6 +30,9 @@ from safealign.guard.encoder_guard import (
     BINARY_HEADS,
     EncoderGuard,
     EncoderGuardConfig,
+    apply_encoder_delta,
+    encoder_delta,
+    load_guard_encoder,
     response_probability,
 )
 from safealign.guard.examples import GuardExample
@@ -168,9 +171,7 @@ def train_encoder_guard(
 @torch.no_grad()
 def compress_encoder(guard: EncoderGuard) -> None:
     """Replace a fully fine-tuned encoder's weights by base + the saved low-rank delta."""
-    from safealign.guard.encoder_guard import _load_encoder, apply_encoder_delta, encoder_delta
-
-    base, _ = _load_encoder(guard.config.encoder)
+    base, _ = load_guard_encoder(guard.config.encoder)
     delta = encoder_delta(base, guard.encoder, guard.config.delta_rank)
     tuned = dict(guard.encoder.named_parameters())
     for name, param in base.named_parameters():
