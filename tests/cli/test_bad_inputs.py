@@ -18,7 +18,6 @@ FILE_KINDS = ("binary", "latin1", "truncated", "empty", "directory", "missing")
 CONFIG_KINDS = (*FILE_KINDS, "wrong-type", "unknown-key")
 
 
-
 def write_input(kind: str, folder: Path, name: str, text: str = '{"prompt": "hello"}\n') -> Path:
     """A bad input of `kind`, named `name` inside `folder`."""
     path = folder / name

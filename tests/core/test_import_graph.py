@@ -20,6 +20,7 @@ HIGHER = ("evaluate", "train", "steer", "serve", "pipeline", "cli", "cli_options
 BASE = ("errors", "io", "config")
 """Modules every package may use; they import no safealign package themselves."""
 
+
 def module_names() -> dict[str, Path]:
     modules = {}
     for path in sorted((SRC / "safealign").rglob("*.py")):
