@@ -453,7 +453,7 @@ app.add_typer(guard_app, name="guard")
 
 GUARD_KINDS: dict[str, tuple[type, str]] = {
     "encoder": (GuardTrainConfig, "train"),
-    "mixture": (MixtureTrainConfig, "train"),
+    "mixture": (MixtureTrainConfig, "train_mixture"),
     "llm": (LLMGuardRecipeConfig, "train_llm"),
 }
 """Guard families `guard train --kind` builds: their recipe config and YAML section."""

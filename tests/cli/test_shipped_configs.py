@@ -9,6 +9,7 @@ import pytest
 from safealign.config import load_config, read_config_section
 from safealign.evaluate import get_task, load_eval_config
 from safealign.evaluate.task import resolve_settings
+from safealign.guard.mixture import MixtureTrainConfig
 from safealign.guard.recipe import GuardTrainConfig, LLMGuardRecipeConfig
 from safealign.train.config import TrainConfig
 from safealign.train.synthesis import CourseCorrectionConfig, RedTeamConfig
@@ -20,6 +21,7 @@ SECTIONS = {
     ("train", "redteam"): RedTeamConfig,
     ("guard", "train"): GuardTrainConfig,
     ("guard", "train_llm"): LLMGuardRecipeConfig,
+    ("guard", "train_mixture"): MixtureTrainConfig,
 }
 
 

@@ -122,3 +122,16 @@ def test_eval_targets_prints_each_target_beside_the_baseline(tmp_path, shared_da
     # the same guard twice: the same sets, the same figures
     assert rows[0]["user_content"] == rows[1]["user_content"]
     assert rows[0]["user_content"]["count"] > 0
+
+
+def test_train_mixture_reads_its_own_section_and_flags(tmp_path) -> None:
+    """--kind mixture is derived from MixtureTrainConfig: its flags reach the recipe (a held-out
+    set is refused before any model loads), and its settings are refused for other kinds."""
+    result = runner.invoke(
+        app, ["guard", "train", "--kind", "mixture", "--sources", "benign", "--sources", "olid"]
+    )
+    assert '"olid" is held out for evaluation' in str(result.exception)
+    result = runner.invoke(app, ["guard", "train", "--per-source-limit", "10"])
+    assert "--per-source-limit is a setting of --kind mixture, not of --kind encoder" in str(
+        result.exception
+    )

@@ -64,3 +64,11 @@ def test_a_shipped_recipe_refuses_unlicensed_sources() -> None:
     config = MixtureTrainConfig(sources=["user-content", "gab"])
     with pytest.raises(ConfigError, match='"gab" is licensed not verified'):
         train_guard_mixture(config)
+
+
+@pytest.mark.parametrize("held_out", ["toxigen", "ethos", "olid", "c2eval"])
+def test_a_mixture_refuses_held_out_sets_even_for_research(held_out) -> None:
+    """The catalogue's held-out sets are what `guard eval --targets` reads whole."""
+    config = MixtureTrainConfig(sources=["user-content", held_out], permissive_only=False)
+    with pytest.raises(ConfigError, match=f'"{held_out}" is held out for evaluation'):
+        train_guard_mixture(config)

@@ -112,11 +112,13 @@ def test_judge_names_resolve() -> None:
 
 
 def test_v2_configs_load_and_respect_licenses() -> None:
-    shipped = load_config(MixtureTrainConfig, REPO / "configs/guard/v2.yaml", {}, section="train")
+    shipped = load_config(
+        MixtureTrainConfig, REPO / "configs/guard/v2.yaml", {}, section="train_mixture"
+    )
     assert shipped.encoder.finetune == "full" and shipped.permissive_only
     assert all(is_permissive(name) for name in shipped.sources)
     research = load_config(
-        MixtureTrainConfig, REPO / "configs/guard/v2-research.yaml", {}, section="train"
+        MixtureTrainConfig, REPO / "configs/guard/v2-research.yaml", {}, section="train_mixture"
     )
     assert not research.permissive_only
     assert not all(is_permissive(name) for name in research.sources)
