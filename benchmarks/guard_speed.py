@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import time
 from collections.abc import Callable
 
 import torch
+
+from safealign.data.catalog import load_dataset
 
 TEXTS = [
     "How do I reset my router password?",
@@ -44,10 +47,6 @@ def rate(fn: Callable[[list[str]], object], texts: list[str], batch_size: int) -
 
 def user_texts(count: int) -> list[str]:
     """A stable random sample of user-written texts from the shared user-content test splits."""
-    import random
-
-    from safealign.data.catalog import load_dataset
-
     pool = [
         s.prompt
         for name in ("user-content", "self-harm", "gab", "twitter-suicidal", "olid")
