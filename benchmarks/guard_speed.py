@@ -1,9 +1,12 @@
-"""Texts per second of the guards at batch 1 and 32, against plain SentenceTransformer.encode.
+"""Texts per second of the guards at batch 1 and 32, against plain SentenceTransformer.encode,
+p50 latency at batch 1, and length-sorted against in-order batches.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/guard_speed.py [--texts 256] [--rounds 3]
-        [--llm-texts 16]
+        [--llm-texts 16] [--short]
 
-Texts are short user requests (the guard's common case). Every encoder variant runs on the same
+Texts are real user-written messages sampled from the held-out test splits of the shared
+user-content sets (tweets, Reddit and Gab posts, hate-speech comments; `--short` uses eight short
+requests instead). Every encoder variant runs on the same
 texts, interleaved round by round (so a burst of load from other jobs hits all of them), and
 each row reports its best round. The ratio lines compare the encoder guard (all heads, verdicts
 built) with plain `SentenceTransformer.encode` of the same MiniLM in float32 (embeddings only).
@@ -14,10 +17,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import time
 from collections.abc import Callable
 
 import torch
+
+from safealign.data.catalog import load_dataset
 
 TEXTS = [
     "How do I reset my router password?",
@@ -39,15 +45,41 @@ def rate(fn: Callable[[list[str]], object], texts: list[str], batch_size: int) -
     return len(texts) / (time.perf_counter() - start)
 
 
+def user_texts(count: int) -> list[str]:
+    """A stable random sample of user-written texts from the shared user-content test splits."""
+    pool = [
+        s.prompt
+        for name in ("user-content", "self-harm", "gab", "twitter-suicidal", "olid")
+        for s in load_dataset(name, "test")  # olid is held out: its test split is all of it
+    ]
+    return random.Random(0).sample(pool, min(count, len(pool)))
+
+
+def p50_latency(fn: Callable[[list[str]], object], texts: list[str]) -> float:
+    """Median milliseconds of one text judged alone."""
+    times = []
+    for text in texts:
+        start = time.perf_counter()
+        fn([text])
+        times.append(time.perf_counter() - start)
+    return 1000 * sorted(times)[len(times) // 2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--texts", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--llm-texts", type=int, default=16, help="0 skips the LLM guard")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--short", action="store_true", help="short requests, not real text")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    texts = [TEXTS[i % len(TEXTS)] + f" ({i})" for i in range(args.texts)]
+    if args.short:
+        texts = [TEXTS[i % len(TEXTS)] + f" ({i})" for i in range(args.texts)]
+    else:
+        texts = user_texts(args.texts)
+    lengths = sorted(len(t) for t in texts)
+    print(f"{len(texts)} texts, median {lengths[len(lengths) // 2]} characters")
 
     from safealign.guard import load_guard
     from safealign.models import load_encoder
@@ -76,6 +108,16 @@ def main() -> None:
             for key, fn in variants.items():
                 best[key] = max(best[key], rate(fn, texts, key[2]))
     rows = [(*key, r) for key, r in best.items()]
+    with torch.inference_mode():
+        guard = guards["float32"]
+        in_order = max(rate(lambda b: guard.classify(b, batch_size=32), texts, 32) for _ in "ab")
+        sorted_rate = max(
+            rate(lambda b: guard.classify(b, batch_size=32), texts, len(texts)) for _ in "ab"
+        )
+        latency = {
+            dtype: p50_latency(lambda b, g=g: g.classify(b), texts[:64])
+            for dtype, g in guards.items()
+        }
 
     if args.llm_texts:
         llm = load_guard("llm:embedded", dtype="float32")
@@ -93,6 +135,12 @@ def main() -> None:
                 )
             )
     print(f"load average after: {os.getloadavg()}")
+    print(
+        f"encoder guard float32, batches of 32: in input order {in_order:.1f} texts/s, "
+        f"length-sorted {sorted_rate:.1f} texts/s ({sorted_rate / in_order:.2f}x)"
+    )
+    for dtype, ms in latency.items():
+        print(f"encoder guard {dtype}: p50 latency at batch 1 = {ms:.1f} ms")
     print(f"{'guard':38s} {'dtype':9s} {'batch':>5s} {'texts/s':>9s}")
     for name, dtype, bs, r in rows:
         print(f"{name:38s} {dtype:9s} {bs:5d} {r:9.1f}")

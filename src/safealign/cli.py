@@ -482,6 +482,7 @@ app.add_typer(guard_app, name="guard")
 
 GUARD_KINDS: dict[str, tuple[str, str]] = {
     "encoder": ("safealign.guard.recipe:GuardTrainConfig", "train"),
+    "mixture": ("safealign.guard.mixture:MixtureTrainConfig", "train_mixture"),
     "llm": ("safealign.guard.recipe:LLMGuardRecipeConfig", "train_llm"),
 }
 """Guard families `guard train --kind` builds: their recipe config and YAML section."""
@@ -491,7 +492,9 @@ GUARD_KINDS: dict[str, tuple[str, str]] = {
 def guard_train(
     request: ConfigRequest,
     kind: str = typer.Option(
-        "encoder", help=f"Guard family: {', '.join(GUARD_KINDS)} (encoder: fast, the default)."
+        "encoder",
+        help=f"Guard family: {', '.join(GUARD_KINDS)} (encoder: the v1 recipe, fast, the default; "
+        "mixture: the v2 recipe, configs/guard/v2.yaml).",
     ),
 ) -> None:
     """Train a guard on named shared-data sources (configs/guard/default.yaml: the default).
@@ -499,14 +502,13 @@ def guard_train(
     Options that only one family reads are refused for the other.
     """
     # heavy import deferred so the CLI starts fast
+    from safealign.guard.mixture import train_guard_mixture
     from safealign.guard.recipe import train_guard_from_sources, train_llm_guard_from_sources
 
     classes = dict(zip(GUARD_KINDS, request.classes, strict=True))
     if kind not in GUARD_KINDS:
-        raise ConfigError(
-            f"--kind must be {' or '.join(repr(k).replace(chr(39), chr(34)) for k in GUARD_KINDS)}"
-            f', got "{kind}"'
-        )
+        *first, last = (f'"{k}"' for k in GUARD_KINDS)
+        raise ConfigError(f'--kind must be {", ".join(first)} or {last}, got "{kind}"')
     cls, section = classes[kind], GUARD_KINDS[kind][1]
     known = set(cls.__dataclass_fields__)
     for key in request.overrides:
@@ -524,7 +526,9 @@ def guard_train(
             f"loss {losses[0]:.3f} -> {losses[-1]:.3f}; LLM guard: [green]{cfg.output}[/]"
         )
         return
-    result = train_guard_from_sources(cfg)
+    # encoder and mixture: the same encoder guard, trained on the v1 or the v2 mixture
+    train_encoder = train_guard_mixture if kind == "mixture" else train_guard_from_sources
+    result = train_encoder(cfg)
     table = Table(title="dev metrics (calibrated)")
     for column in ("head", "precision", "recall", "F1", "AUPRC"):
         table.add_column(column)
@@ -537,12 +541,18 @@ def guard_train(
 
 @config_verb(guard_app, "eval", "safealign.guard.evaluation:GuardEvalConfig", section="eval")
 def guard_eval(request: ConfigRequest) -> None:
-    """Harmful-class F1 / precision / recall / AUPRC (prompt and response level), PR curves."""
+    """Harmful-class F1 / precision / recall / AUPRC (prompt and response level), PR curves;
+    with --targets, the guard v2 targets beside --baseline in one run."""
     # heavy import deferred so the CLI starts fast
     from safealign.guard.evaluation import GuardEvalConfig, run_guard_eval
+    from safealign.guard.targets import run_target_eval
 
     _prepare_runtime()
     cfg: GuardEvalConfig = request.load()
+    if cfg.targets:
+        console.print(run_target_eval(cfg), markup=False, highlight=False)
+        console.print(f"report: [green]{Path(cfg.output) / 'targets.md'}[/]")
+        return
     reports = run_guard_eval(cfg)
     table = Table(title=f"guard {cfg.guard}")
     for column in ("dataset", "level", "n", "harmful", "precision", "recall", "F1", "AUPRC"):

@@ -9,7 +9,16 @@ import pytest
 from safealign.config import load_config, read_config_section
 from safealign.evaluate import get_task, load_eval_config
 from safealign.evaluate.task import resolve_settings
+from safealign.guard.mixture import MixtureTrainConfig
 from safealign.guard.recipe import GuardTrainConfig, LLMGuardRecipeConfig
+from safealign.serve.config import ServeConfig
+from safealign.steer.config import (
+    ApplyConfig,
+    HarmVectorConfig,
+    IcvConfig,
+    KnowledgeEditConfig,
+    SafetyArithmeticConfig,
+)
 from safealign.train.config import TrainConfig
 from safealign.train.synthesis import CourseCorrectionConfig, RedTeamConfig
 
@@ -20,6 +29,13 @@ SECTIONS = {
     ("train", "redteam"): RedTeamConfig,
     ("guard", "train"): GuardTrainConfig,
     ("guard", "train_llm"): LLMGuardRecipeConfig,
+    ("guard", "train_mixture"): MixtureTrainConfig,
+    ("serve", "serve"): ServeConfig,
+    ("steer", "icv"): IcvConfig,
+    ("steer", "apply"): ApplyConfig,
+    ("steer", "harm_vector"): HarmVectorConfig,
+    ("steer", "safety_arithmetic"): SafetyArithmeticConfig,
+    ("steer", "knowledge_edit"): KnowledgeEditConfig,
 }
 
 

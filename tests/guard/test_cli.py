@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from safealign.cli import app
+from safealign.guard.loading import DEFAULT_GUARD_DIR
 
 runner = CliRunner()
 
@@ -48,7 +49,7 @@ def test_categories_need_an_llm_guard(tmp_path) -> None:
     result = runner.invoke(
         app, ["guard", "classify", "--input", str(path), "--categories", "Fraud"]
     )
-    assert "--categories works with LLM guards only" in str(result.exception)
+    assert "--categories works with LLM and hub guards only" in str(result.exception)
 
 
 @pytest.mark.slow
@@ -85,4 +86,52 @@ def test_eval_writes_a_report_whose_numbers_match_the_verdicts(tmp_path) -> None
 
 def test_train_rejects_an_unknown_kind() -> None:
     result = runner.invoke(app, ["guard", "train", "--kind", "svm"])
-    assert '--kind must be "encoder" or "llm"' in str(result.exception)
+    assert '--kind must be "encoder", "mixture" or "llm"' in str(result.exception)
+
+
+@pytest.mark.slow
+def test_eval_targets_prints_each_target_beside_the_baseline(tmp_path, shared_data_dir) -> None:
+    out = tmp_path / "targets"
+    result = runner.invoke(
+        app,
+        [
+            "guard",
+            "eval",
+            "--targets",
+            "--limit",
+            "4",
+            "--baseline",
+            str(DEFAULT_GUARD_DIR),
+            "--output",
+            str(out),
+        ],
+        env={"SAFEALIGN_SHARED_DATA": str(shared_data_dir)},
+    )
+    assert result.exit_code == 0, result.output
+    text = (out / "targets.md").read_text()
+    for row in (
+        "user-content prompt F1",
+        "benign requests flagged",
+        "response F1",
+        "category top-1",
+    ):
+        assert row in text and row in result.output
+    header = next(line for line in text.splitlines() if line.startswith("| target |"))
+    assert header == f"| target | goal | embedded | {DEFAULT_GUARD_DIR} |"
+    rows = json.loads((out / "targets.json").read_text())
+    # the same guard twice: the same sets, the same figures
+    assert rows[0]["user_content"] == rows[1]["user_content"]
+    assert rows[0]["user_content"]["count"] > 0
+
+
+def test_train_mixture_reads_its_own_section_and_flags(tmp_path) -> None:
+    """--kind mixture is derived from MixtureTrainConfig: its flags reach the recipe (a held-out
+    set is refused before any model loads), and its settings are refused for other kinds."""
+    result = runner.invoke(
+        app, ["guard", "train", "--kind", "mixture", "--sources", "benign", "--sources", "olid"]
+    )
+    assert '"olid" is held out for evaluation' in str(result.exception)
+    result = runner.invoke(app, ["guard", "train", "--per-source-limit", "10"])
+    assert "--per-source-limit is a setting of --kind mixture, not of --kind encoder" in str(
+        result.exception
+    )

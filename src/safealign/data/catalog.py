@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from safealign.data.formats import labelled_responses as responses
+from safealign.data.formats import more_prompt_sets as more
 from safealign.data.formats import prompt_sets as prompts
 from safealign.data.formats.prompt_sets import held_out
 from safealign.data.formats.shared_files import SHARED_DATA_FIX, shared_path
@@ -127,6 +128,35 @@ CATALOG: dict[str, Dataset] = {
             responses.read_do_not_answer,
             "risky prompts with six human-labelled responses each",
             format="do-not-answer",
+        ),
+        _reader(
+            "gab",
+            "gab_hate_corpus",
+            "not verified",
+            more.read_gab,
+            "Gab hate posts (hd / cv / vo); its test file is the test split",
+        ),
+        _reader(
+            "olid-train",
+            "olid/olid-training-v1.0.tsv",
+            "none",
+            more.read_olid_train,
+            "OLID training tweets (the official test file is olid)",
+        ),
+        _reader("sdcnl", "sdcnl_suicide_depression", "none", more.read_sdcnl, "r/SuicideWatch"),
+        _reader(
+            "twitter-suicidal",
+            "twitter_suicidal_intention",
+            "none",
+            more.read_twitter_suicidal,
+            "suicidal-intention tweets vs not",
+        ),
+        _reader(
+            "alpaca",
+            "alpaca_eval/model_outputs.json",
+            "CC-BY-NC-4.0",
+            more.read_alpaca,
+            "Alpaca-Eval instructions (everyday requests; outputs unused)",
         ),
         _reader(
             "xstest-responses",

@@ -147,3 +147,36 @@ def _fit_mix(x: torch.Tensor, labels: np.ndarray, l2: float, steps: int) -> dict
     optimizer.step(closure)
     weights = (signs * torch.nn.functional.softplus(free)).detach().tolist()
     return {**dict(zip(MIX_FEATURES, weights, strict=True)), "bias": float(bias.detach())}
+
+
+def review_band(
+    labels: Sequence[bool],
+    probabilities: Sequence[float],
+    threshold: float,
+    *,
+    target: float = 0.95,
+) -> tuple[float, float]:
+    """The (low, high) probability band around `threshold` whose verdicts a person should see.
+
+    Above `high`, flagged verdicts are right at least `target` of the time (dev precision);
+    below `low`, at most 1 - `target` of the harmful examples are missed (dev recall). Inside,
+    the guard is unsure: automatic action there costs either missed harm or wrong blocks. The
+    band always contains the threshold; it is (threshold, threshold) without dev positives.
+    """
+    y = np.asarray(labels, dtype=bool)
+    p = np.asarray(probabilities, dtype=float)
+    if not y.any() or y.all():
+        return threshold, threshold
+    positives = np.sort(p[y])
+    low = float(positives[int(np.floor((1 - target) * len(positives)))])
+    order = np.argsort(-p, kind="stable")
+    sorted_p, sorted_y = p[order], y[order]
+    precision = np.cumsum(sorted_y) / np.arange(1, len(p) + 1)
+    ok = precision >= target  # the lowest cut-off whose flagged set is still precise enough
+    high = float(sorted_p[np.nonzero(ok)[0][-1]]) if ok.any() else 1.0
+    return min(low, threshold), max(high, threshold)
+
+
+def in_band(probability: float, band: Sequence[float] | None) -> bool:
+    """Whether a probability lies in a review band (closed interval); never without a band."""
+    return band is not None and len(band) == 2 and band[0] <= probability <= band[1]

@@ -22,7 +22,7 @@ from transformers.utils import logging as hf_logging
 
 from safealign.config import load_saved_config
 from safealign.errors import ModelLoadError
-from safealign.guard.calibration import mix_features, mix_logit
+from safealign.guard.calibration import in_band, mix_features, mix_logit
 from safealign.guard.severity import rule_severity
 from safealign.guard.text import request_text
 from safealign.guard.verdict import (
@@ -32,6 +32,7 @@ from safealign.guard.verdict import (
     Verdict,
     split_conversation,
 )
+from safealign.guard.windows import conversation_views, owners
 from safealign.io import atomic_path
 from safealign.models.encoder import resolve_encoder
 
@@ -66,6 +67,12 @@ class EncoderGuardConfig:
     lora_layers: int = 2
     """Adapt only the top this many encoder layers: the backward pass stops there (3x cheaper
     training on CPU); 0 adapts every layer."""
+    finetune: str = "lora"
+    """"lora" (adapters on the top `lora_layers`, or a frozen encoder at rank 0) or "full"
+    (every encoder weight but the word embeddings trains; saved as a low-rank delta)."""
+    delta_rank: int = 64
+    """Full fine-tuning: each weight matrix's change is saved as its best rank-`delta_rank`
+    approximation (SVD) in fp16, so the shipped guard stays a few MB; 0 saves it whole."""
     opening_tokens: int = 0
     """Also pool the response's first this many tokens (where it refuses or complies); 0 = off
     (guards saved before this feature)."""
@@ -77,6 +84,9 @@ class EncoderGuardConfig:
     """Probability threshold per binary head for the harmful / refusal label."""
     category_thresholds: dict[str, float] = field(default_factory=dict)
     """Probability threshold per category (0.5 when absent)."""
+    review_bands: dict[str, list[float]] = field(default_factory=dict)
+    """Per binary head, the [low, high] probability band of verdicts marked `needs_review`
+    (calibration.review_band on dev; none when absent)."""
     category_temperature: float = 1.0
     """One temperature shared by the category logits."""
     response_rule: str = "head"
@@ -141,15 +151,22 @@ class EncoderGuard:
         self.heads = heads
         self.config = config
         self.batch_size = 32
+        self.injections = True
+        """Also score requests with moderator-addressed sentences removed (windows.py)."""
 
     # -- building, saving, loading ---------------------------------------------------------
 
     @classmethod
     def build(cls, config: EncoderGuardConfig) -> EncoderGuard:
         """A fresh, untrained guard (LoRA adapters attached when `lora_rank > 0`)."""
-        encoder, tokenizer = _load_encoder(config.encoder)
-        if config.lora_rank > 0:
+        encoder, tokenizer = load_guard_encoder(config.encoder)
+        if config.finetune == "full":
+            for name, param in encoder.named_parameters():
+                param.requires_grad = "word_embeddings" not in name
+        elif config.lora_rank > 0:
             encoder = _attach_lora(encoder, config)
+        else:
+            encoder.requires_grad_(False)
         parts = 3 if config.opening_tokens > 0 else 2
         heads = GuardHeads(
             parts * encoder.config.hidden_size, config.hidden_size, len(config.categories)
@@ -161,7 +178,10 @@ class EncoderGuard:
         tensors = {
             f"heads.{k}": v.detach().cpu().contiguous() for k, v in self.heads.state_dict().items()
         }
-        if self.config.lora_rank > 0:
+        if self.config.finetune == "full":
+            base, _ = load_guard_encoder(self.config.encoder)
+            tensors.update(encoder_delta(base, self.encoder, self.config.delta_rank))
+        elif self.config.lora_rank > 0:
             from peft import get_peft_model_state_dict  # heavy: only with LoRA
 
             for key, value in get_peft_model_state_dict(self.encoder).items():
@@ -187,7 +207,9 @@ class EncoderGuard:
         guard.heads.load_state_dict(
             {k[6:]: v for k, v in tensors.items() if k.startswith("heads.")}
         )
-        if config.lora_rank > 0:
+        if config.finetune == "full":
+            apply_encoder_delta(guard.encoder, tensors)
+        elif config.lora_rank > 0:
             from peft import set_peft_model_state_dict  # heavy: only with LoRA
 
             lora = {k[5:]: v for k, v in tensors.items() if k.startswith("lora.")}
@@ -259,10 +281,26 @@ class EncoderGuard:
 
     @torch.inference_mode()
     def raw_logits(self, conversations: Sequence[ConversationInput], batch_size: int | None = None):
-        """Head logits for many conversations, in length-sorted batches, in input order."""
+        """Head logits for many conversations, in length-sorted batches, in input order.
+
+        Each conversation is scored over its views (windows of long texts, the request without
+        injected instructions; see windows.py) and the views combine by the maximum harm
+        logit, so neither length nor an appended "say safe" can hide harm."""
         self.train(False)
         turns = [split_conversation(c) for c in conversations]
-        size = batch_size or self.batch_size
+        views = [
+            conversation_views(
+                t, self.tokenizer, self.config.max_length, injections=self.injections
+            )
+            for t in turns
+        ]
+        flat = [v for vs in views for v in vs]
+        merged = self._sorted_logits(flat, batch_size or self.batch_size)
+        if len(flat) == len(turns):
+            return turns, merged
+        return turns, combine_views(merged, owners([len(vs) for vs in views]), len(turns))
+
+    def _sorted_logits(self, turns: Sequence[Turns], size: int) -> dict[str, Tensor]:
         order = sorted(range(len(turns)), key=lambda i: _approx_length(turns[i]))
         parts: dict[str, list[Tensor]] = {"binary": [], "categories": [], "severity": []}
         for start in range(0, len(order), size):
@@ -272,8 +310,7 @@ class EncoderGuard:
                 parts[key].append(out[key])
         inverse = torch.empty(len(order), dtype=torch.long)
         inverse[torch.as_tensor(order, dtype=torch.long)] = torch.arange(len(order))
-        merged = {k: torch.cat(v)[inverse] if v else torch.empty(0) for k, v in parts.items()}
-        return turns, merged
+        return {k: torch.cat(v)[inverse] if v else torch.empty(0) for k, v in parts.items()}
 
     def classify(
         self, conversations: Sequence[ConversationInput], batch_size: int | None = None
@@ -342,6 +379,7 @@ class EncoderGuard:
                 flagged,
             )
         return Verdict(
+            needs_review=in_band(scores[judged].probability, cfg.review_bands.get(judged)),
             prompt_harmful=scores["prompt"],
             response_harmful=scores["response"] if has_response else None,
             refusal=scores["refusal"] if has_response else None,
@@ -366,11 +404,61 @@ def response_probability(binary: Tensor, config: EncoderGuardConfig) -> Tensor:
     return torch.sigmoid(z_s / t.get("response", 1.0))
 
 
+def combine_views(logits: dict[str, Tensor], owner: Sequence[int], count: int) -> dict[str, Tensor]:
+    """One row per conversation from its views' rows: the maximum prompt-harm, response-harm
+    and category logits; refusal and severity from the first view (the text's opening, where
+    an answer refuses)."""
+    index = torch.as_tensor(owner, dtype=torch.long)
+    first = torch.full((count,), len(owner), dtype=torch.long).scatter_reduce(
+        0, index, torch.arange(len(owner)), reduce="amin"
+    )
+    out = {}
+    for key in ("binary", "categories"):
+        values = logits[key]
+        peak = torch.full((count, values.shape[1]), float("-inf"), dtype=values.dtype)
+        peak = peak.scatter_reduce(0, index.unsqueeze(1).expand_as(values), values, reduce="amax")
+        out[key] = peak
+    out["binary"][:, 2] = logits["binary"][first, 2]
+    out["severity"] = logits["severity"][first]
+    return out
+
+
+def encoder_delta(base: nn.Module, tuned: nn.Module, rank: int) -> dict[str, Tensor]:
+    """The change fine-tuning made to each trainable encoder weight, in fp16: matrices as
+    rank-`rank` factors (`delta.NAME.u` @ `delta.NAME.v`), vectors whole (`delta.NAME`)."""
+    base_params = dict(base.named_parameters())
+    out = {}
+    for name, param in tuned.named_parameters():
+        if "word_embeddings" in name:
+            continue
+        diff = (param.detach().float() - base_params[name].detach().float()).cpu()
+        if diff.ndim == 2 and rank > 0 and rank < min(diff.shape):
+            u, s, vh = torch.linalg.svd(diff, full_matrices=False)
+            out[f"delta.{name}.u"] = (u[:, :rank] * s[:rank]).half().contiguous()
+            out[f"delta.{name}.v"] = vh[:rank].half().contiguous()
+        else:
+            out[f"delta.{name}"] = diff.half().contiguous()
+    return out
+
+
+@torch.no_grad()
+def apply_encoder_delta(encoder: nn.Module, tensors: dict[str, Tensor]) -> None:
+    """Add a saved `encoder_delta` to a freshly loaded encoder (in place)."""
+    for name, param in encoder.named_parameters():
+        if f"delta.{name}" in tensors:
+            param.add_(tensors[f"delta.{name}"].to(param.dtype))
+        elif f"delta.{name}.u" in tensors:
+            u, v = tensors[f"delta.{name}.u"].float(), tensors[f"delta.{name}.v"].float()
+            param.add_((u @ v).to(param.dtype))
+
+
 def _approx_length(turns: Turns) -> int:
     return len(request_text(turns)) + len(turns.response or "")
 
 
-def _load_encoder(spec: str):
+def load_guard_encoder(spec: str):
+    """(encoder, tokenizer) for an encoder spec, without the sentence-transformers wrapper:
+    the guard pools and trains the raw transformer."""
     hf_logging.set_verbosity_error()  # the MiniLM checkpoint's unused pooler is not news
     path = resolve_encoder(spec)
     try:

@@ -24,11 +24,15 @@ from safealign.guard.calibration import (
     fit_response_mix,
     fit_temperature,
     mix_features,
+    review_band,
 )
 from safealign.guard.encoder_guard import (
     BINARY_HEADS,
     EncoderGuard,
     EncoderGuardConfig,
+    apply_encoder_delta,
+    encoder_delta,
+    load_guard_encoder,
     response_probability,
 )
 from safealign.guard.examples import GuardExample
@@ -53,6 +57,11 @@ class EncoderGuardTrainConfig:
     """LoRA rank on the encoder; 0 trains the heads only (frozen encoder)."""
     lora_layers: int = 2
     """Adapt only the top this many encoder layers (0 = all): cheaper backward passes."""
+    finetune: str = "lora"
+    """"lora" (adapters, or heads only at lora_rank 0) or "full" (the whole encoder but its
+    word embeddings trains, at `learning_rate`)."""
+    delta_rank: int = 64
+    """Full fine-tuning: rank of the saved weight changes (0 = saved whole)."""
     hidden_size: int = 256
     """Width of the shared layer under the heads."""
     opening_tokens: int = 16
@@ -108,6 +117,8 @@ def train_encoder_guard(
             hidden_size=config.hidden_size,
             lora_rank=config.lora_rank,
             lora_layers=config.lora_layers,
+            finetune=config.finetune,
+            delta_rank=config.delta_rank,
             opening_tokens=config.opening_tokens,
             severity=any(e.severity is not None for e in train),
         )
@@ -150,9 +161,22 @@ def train_encoder_guard(
         scheduler.step()
         losses.append(float(loss.detach()))
     guard.train(False)
+    if config.finetune == "full" and config.delta_rank > 0:
+        compress_encoder(guard)  # calibrate the weights that will be shipped
     dev_metrics = calibrate(guard, dev) if dev else {}
     guard.config.training.update({"steps": len(losses), "dev_metrics": dev_metrics})
     return TrainResult(guard=guard, losses=losses, dev_metrics=dev_metrics)
+
+
+@torch.no_grad()
+def compress_encoder(guard: EncoderGuard) -> None:
+    """Replace a fully fine-tuned encoder's weights by base + the saved low-rank delta."""
+    base, _ = load_guard_encoder(guard.config.encoder)
+    delta = encoder_delta(base, guard.encoder, guard.config.delta_rank)
+    tuned = dict(guard.encoder.named_parameters())
+    for name, param in base.named_parameters():
+        tuned[name].copy_(param)
+    apply_encoder_delta(guard.encoder, delta)
 
 
 def example_targets(
@@ -246,6 +270,7 @@ def calibrate(
         threshold = best_f1_threshold(labels, probs)
         config.temperatures[head] = temperature
         config.thresholds[head] = threshold
+        config.review_bands[head] = list(review_band(labels, probs, threshold))
         metrics[head] = binary_metrics(labels, probs, threshold).to_dict()
     metrics.update(calibrate_response_rule(config, logits["binary"], targets, min_positives))
     known = targets["categories_mask"][:, 0] > 0
@@ -272,6 +297,24 @@ def calibrate(
     return metrics
 
 
+@torch.inference_mode()
+def fit_review_bands(guard: EncoderGuard, dev: Sequence[GuardExample]) -> dict[str, list[float]]:
+    """Review bands of a calibrated guard on `dev` (its temperatures, rule and thresholds kept):
+    for guards calibrated before bands existed."""
+    config = guard.config
+    _, logits = guard.raw_logits([e.turns for e in dev])
+    targets = example_targets(dev, config.categories)
+    probabilities = guard.probabilities(logits)
+    for index, head in enumerate(BINARY_HEADS):
+        known = targets["binary_mask"][:, index] > 0
+        labels = targets["binary"][known, index].numpy().astype(bool)
+        if known.any() and labels.any() and not labels.all():
+            probs = probabilities[head][known].numpy()
+            threshold = config.thresholds.get(head, 0.5)
+            config.review_bands[head] = list(review_band(labels, probs, threshold))
+    return config.review_bands
+
+
 def calibrate_response_rule(
     config: EncoderGuardConfig, binary: Tensor, targets: dict[str, Tensor], min_positives: int
 ) -> dict[str, dict]:
@@ -291,6 +334,9 @@ def calibrate_response_rule(
         config.response_rule = "product"
     probs = response_probability(z, config).numpy()
     config.thresholds["response"] = best_f1_threshold(labels, probs)
+    config.review_bands["response"] = list(
+        review_band(labels, probs, config.thresholds["response"])
+    )
     head_metrics = binary_metrics(labels, probs, config.thresholds["response"]).to_dict()
     return {f"response_{config.response_rule}": head_metrics}
 

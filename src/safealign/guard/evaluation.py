@@ -24,7 +24,7 @@ from safealign.data.schema import Sample
 from safealign.guard.examples import GuardExample, examples_from_samples
 from safealign.guard.loading import load_guard
 from safealign.guard.metrics import binary_metrics, pr_curve, precision_recall_f1
-from safealign.guard.verdict import Guard, Verdict
+from safealign.guard.verdict import Guard, Turns, Verdict
 from safealign.io import atomic_path, write_json_atomic, write_jsonl_atomic, write_text_atomic
 
 LEVELS = {
@@ -61,6 +61,14 @@ class GuardEvalConfig:
     """Conversations per guard call."""
     output: str = "runs/guard-eval"
     """Folder for report.json, report.md, pr_<dataset>.png and verdicts_<dataset>.jsonl."""
+    targets: bool = False
+    """Measure the guard v2 targets (user content, benign, responses, categories, speed) on
+    held-out splits, next to `baseline`, instead of the per-dataset report."""
+    baseline: str | None = "previous"
+    """Guard measured beside it with `targets` ("previous": the guard the current default
+    replaced, skipped while there is none; "none": no baseline; or a guard spec)."""
+    split: str = field(default="test", metadata={"choices": ("test", "dev")})
+    """Split of the target sets with `targets` (held-out sets are read whole)."""
 
 
 @dataclass
@@ -79,9 +87,7 @@ def evaluate_guard(
 ) -> tuple[DatasetReport, list[Verdict]]:
     """Run the guard over the examples and score every level that has labels."""
     start = time.perf_counter()
-    verdicts: list[Verdict] = []
-    for i in tqdm(range(0, len(examples), batch_size), desc=f"guard eval {name}", unit="batch"):
-        verdicts += guard.classify([e.turns for e in examples[i : i + batch_size]])
+    verdicts = classify_sorted(guard, [e.turns for e in examples], batch_size, name)
     report = DatasetReport(name=name, examples=len(examples), seconds=time.perf_counter() - start)
     for level, (label_field, verdict_field) in LEVELS.items():
         rows = [
@@ -100,6 +106,31 @@ def evaluate_guard(
         report.levels[level]["curve"] = [c.tolist() for c in pr_curve(labels, probs)[:2]]
     report.categories = category_f1(examples, verdicts)
     return report, verdicts
+
+
+def classify_sorted(
+    guard: Guard,
+    conversations: Sequence[Turns],
+    batch_size: int = 32,
+    name: str = "",
+    **options: Any,
+) -> list[Verdict]:
+    """Verdicts in input order, computed in batches of similar length: a batch is padded to
+    its longest text, so mixing a 2,000-character post with tweets wastes most of the work."""
+    order = sorted(
+        range(len(conversations)),
+        key=lambda i: len(conversations[i].prompt) + len(conversations[i].response or ""),
+    )
+    verdicts: list[Verdict | None] = [None] * len(conversations)
+    for i in tqdm(
+        range(0, len(order), batch_size), desc=f"guard {name}", unit="batch", disable=not name
+    ):
+        chunk = order[i : i + batch_size]
+        for index, verdict in zip(
+            chunk, guard.classify([conversations[j] for j in chunk], **options), strict=True
+        ):
+            verdicts[index] = verdict
+    return verdicts  # type: ignore[return-value]
 
 
 def category_f1(
@@ -144,7 +175,6 @@ def load_eval_examples(spec: str, config: GuardEvalConfig) -> list[GuardExample]
 
 def run_guard_eval(config: GuardEvalConfig, guard: Guard | None = None) -> list[DatasetReport]:
     """Evaluate on every dataset of the config; write report.json, report.md, curves, verdicts."""
-
     guard = guard or load_guard(config.guard)
     out = Path(config.output)
     reports = []

@@ -16,6 +16,8 @@ from typing import Any, TextIO
 from safealign.data.reading import read_text
 from safealign.data.schema import Message
 from safealign.errors import DataError
+from safealign.guard.evaluation import classify_sorted
+from safealign.guard.hub_guard import HubGuard
 from safealign.guard.llm_guard import LLMGuard
 from safealign.guard.loading import load_guard
 from safealign.guard.verdict import Turns, split_conversation
@@ -35,7 +37,7 @@ class GuardClassifyConfig:
     batch_size: int = 32
     """Conversations per guard call."""
     categories: list[str] = field(default_factory=list)
-    """LLM guard only: categories to check instead of its default list."""
+    """LLM and hub guards only: categories to check instead of the default list."""
     dtype: str = "float32"
     """Model dtype ("bfloat16" is faster on CPUs with avx512_bf16)."""
 
@@ -91,20 +93,14 @@ def classify_file(
         text = read_text(path) if path.stat().st_size else ""
         rows = list(read_conversations(text.splitlines(), str(path)))
     guard = load_guard(config.guard, dtype=config.dtype)
-    if config.categories and not isinstance(guard, LLMGuard):
+    if config.categories and not isinstance(guard, LLMGuard | HubGuard):
         raise DataError(
-            "--categories works with LLM guards only: an encoder guard's categories are fixed "
-            "when it is trained. Use --guard llm:embedded (or a trained LLM guard folder)."
+            "--categories works with LLM and hub guards only: an encoder guard's categories are "
+            "fixed when it is trained. Use --guard llm:embedded, hub:<id>, or an LLM guard folder."
         )
-    out_rows = []
-    for start in range(0, len(rows), config.batch_size):
-        chunk = rows[start : start + config.batch_size]
-        turns = [t for _, t in chunk]
-        if config.categories:
-            verdicts = guard.classify(turns, categories=config.categories)
-        else:
-            verdicts = guard.classify(turns)
-        out_rows += [{"id": i, **v.to_dict()} for (i, _), v in zip(chunk, verdicts, strict=True)]
+    options = {"categories": config.categories} if config.categories else {}
+    verdicts = classify_sorted(guard, [t for _, t in rows], config.batch_size, **options)
+    out_rows = [{"id": i, **v.to_dict()} for (i, _), v in zip(rows, verdicts, strict=True)]
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in out_rows)
     if config.output == "-":
         (stdout or sys.stdout).write(text)

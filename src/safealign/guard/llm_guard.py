@@ -21,6 +21,7 @@ from torch import Tensor
 from safealign.config import load_saved_config
 from safealign.data.schema import Message
 from safealign.errors import ConfigError, ModelLoadError
+from safealign.guard.calibration import in_band
 from safealign.guard.llm_prompt import QUESTIONS, Question, category_codes, guard_prompt
 from safealign.guard.verdict import (
     ConversationInput,
@@ -68,6 +69,10 @@ class LLMGuardConfig:
     """Which questions to ask (response and refusal only when there is a response)."""
     thresholds: dict[str, float] = field(default_factory=dict)
     """Probability threshold per question (0.5 when absent)."""
+    review_band: list[float] = field(
+        default_factory=lambda: [0.3, 0.7],
+        metadata={"help": "[low, high] judged probability band marked needs_review."},
+    )
     category_threshold: float = 0.3
     """Flag a category when P(its letter | unsafe) reaches this."""
     on_parse_error: str = "unsafe"
@@ -155,6 +160,11 @@ class LLMGuard:
                     self._record_categories(
                         verdicts[index], categories, float(probabilities[row]), code_probs[row]
                     )
+        for verdict in verdicts:
+            judged = verdict.response_harmful or verdict.prompt_harmful
+            verdict.needs_review = judged is not None and in_band(
+                judged.probability, self.config.review_band
+            )
         return verdicts
 
     @torch.inference_mode()

@@ -34,10 +34,16 @@ class Verdict:
     refusal: LabelScore | None = None
     categories: dict[str, float] = field(default_factory=dict)
     """Score per category of the guard's taxonomy (the categories it was asked about)."""
+    coarse_categories: dict[str, float] = field(default_factory=dict)
+    """The category scores mapped onto the coarse classes (highest per class), for guards whose
+    own taxonomy differs (hub guards); empty when `categories` already are coarse classes."""
     flagged_categories: list[str] = field(default_factory=list)
     """Categories whose score passed their threshold, in taxonomy order."""
     severity: int | None = None
     """0 safe, 1 minor, 2 moderate, 3 severe; None when the guard was not trained for it."""
+    needs_review: bool = False
+    """The judged probability (response when judged, else prompt) fell inside the guard's
+    review band: too close to the threshold to act on without a person looking."""
     parse_error: str | None = None
     taxonomy: str | None = None
 

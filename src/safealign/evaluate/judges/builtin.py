@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from safealign.evaluate.judges import keyword, llm
+from safealign.evaluate.judges import hub, keyword, llm
 from safealign.evaluate.judges.base import Judge, Question, build_judge, register_judge
 from safealign.evaluate.judges.guard import GuardJudge
 from safealign.evaluate.judges.jury import JuryJudge
@@ -40,6 +40,8 @@ def register_builtin_judges() -> None:
     register_judge("jury", _jury)
     register_judge("harm-guard", lambda arg: GuardJudge(arg or "embedded", "harm"))
     register_judge("refusal-guard", lambda arg: GuardJudge(arg or "embedded", "refusal"))
+    register_judge("harmbench-cls", hub.harmbench_judge)
+    register_judge("strongreject-ft", hub.strongreject_judge)
 
 
 def _refusal_head(arg: str | None, base: str, question: Question) -> Judge:

@@ -1,0 +1,114 @@
+"""Guard v2's training mixture: catalogue datasets, a few thousand texts each, and a fully
+fine-tuned encoder.
+
+The datasets (where they lie, licences, split rules, readers) are entries of the one catalogue,
+`safealign.data.catalog`: the v1 sources plus more user-written sets (`data/formats/
+more_prompt_sets.py`: Gab, OLID's training file, SDCNL, Twitter suicidal intention, Alpaca-Eval).
+The catalogue refuses held-out sets for any mixture, and with `permissive_only` (the shipped
+default) any licence outside MIT / Apache-2.0 / CC-BY.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import asdict, dataclass
+from dataclasses import field as dataclass_field
+
+from safealign.data.catalog import get_dataset, load_dataset, require_trainable, shared_data_dir
+from safealign.guard.encoder_training import (
+    EncoderGuardTrainConfig,
+    TrainResult,
+    train_encoder_guard,
+)
+from safealign.guard.examples import GuardExample, examples_from_samples
+from safealign.guard.sources import with_refusals
+
+
+def is_permissive(name: str) -> bool:
+    """Whether a shipped guard may train on the catalogue entry `name` (a `DataError` names
+    the known entries for an unknown one)."""
+    return get_dataset(name).permissive
+
+
+# -- the v2 training recipe -------------------------------------------------------------------
+
+
+@dataclass
+class MixtureTrainConfig:
+    """A guard trained on v1 and v2 sources, a few thousand texts per source."""
+
+    sources: list[str] = dataclass_field(
+        default_factory=lambda: [
+            "harmful-instructions",
+            "user-content",
+            "self-harm",
+            "image-prompts",
+            "benign",
+            "do-not-answer",
+        ],
+        metadata={"help": "Catalogue datasets to train on (safealign data list)."},
+    )
+    data_dir: str | None = dataclass_field(
+        default=None, metadata={"help": "Shared data folder (None: $SAFEALIGN_SHARED_DATA)."}
+    )
+    output: str = dataclass_field(
+        default="runs/guard-v2", metadata={"help": "Folder the trained guard is written to."}
+    )
+    permissive_only: bool = dataclass_field(
+        default=True,
+        metadata={"help": "Refuse sources whose license does not allow a shipped guard."},
+    )
+    per_source_limit: int = dataclass_field(
+        default=3000, metadata={"help": "At most this many train examples per source."}
+    )
+    refusal_share: float = dataclass_field(
+        default=0.3,
+        metadata={"help": "Share of response-less prompts given a written refusal (safe)."},
+    )
+    dev_limit: int = dataclass_field(
+        default=4000, metadata={"help": "At most this many dev examples for calibration."}
+    )
+    encoder: EncoderGuardTrainConfig = dataclass_field(
+        default_factory=lambda: EncoderGuardTrainConfig(
+            finetune="full", learning_rate=8e-5, max_length=128, epochs=1.0
+        ),
+        metadata={"help": "Model and optimisation settings."},
+    )
+
+
+def mixture_examples(
+    config: MixtureTrainConfig, split: str, limit: int | None
+) -> list[GuardExample]:
+    """Examples of every source's split, at most `limit` per source (stable subset)."""
+    out = []
+    for name in config.sources:
+        samples = load_dataset(name, split, config.data_dir)
+        samples = with_refusals(samples, config.refusal_share, seed=len(split))
+        examples = examples_from_samples(samples)
+        if limit is not None and len(examples) > limit:
+            examples = random.Random(name).sample(examples, limit)
+        out += examples
+    return out
+
+
+def train_guard_mixture(config: MixtureTrainConfig) -> TrainResult:
+    """Train, calibrate on the dev splits and save a v2 guard; check held-out sets and licences
+    first, and the shared data folder, before any model is loaded."""
+    entries = require_trainable(config.sources, permissive_only=config.permissive_only)
+    shared_data_dir(config.data_dir)
+    train = mixture_examples(config, "train", config.per_source_limit)
+    dev = mixture_examples(config, "dev", None)
+    if len(dev) > config.dev_limit:
+        dev = random.Random(0).sample(dev, config.dev_limit)
+    result = train_encoder_guard(train, dev, config.encoder)
+    result.guard.config.training.update(
+        {
+            "sources": {d.name: d.license for d in entries},
+            "train_examples": dict(Counter(e.source for e in train)),
+            "dev_examples": len(dev),
+            "recipe": asdict(config),
+        }
+    )
+    result.guard.save(config.output)
+    return result

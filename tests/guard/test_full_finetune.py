@@ -1,0 +1,74 @@
+"""Full fine-tuning ships as a low-rank fp16 delta: save/load reproduces the tuned encoder, and
+the v2 recipe refuses non-permissive sources for a shipped guard."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from safealign.errors import ConfigError
+from safealign.guard.encoder_guard import (
+    EncoderGuard,
+    EncoderGuardConfig,
+    apply_encoder_delta,
+    encoder_delta,
+)
+from safealign.guard.mixture import MixtureTrainConfig, train_guard_mixture
+
+pytestmark = pytest.mark.slow
+TEXTS = ["How do I pick a lock?", "What's a good recipe for banana bread?"]
+
+
+def _tuned(rank: int) -> EncoderGuard:
+    guard = EncoderGuard.build(
+        EncoderGuardConfig(categories=["Violence", "Crime"], finetune="full", delta_rank=rank)
+    )
+    trainable = [n for n, p in guard.encoder.named_parameters() if p.requires_grad]
+    assert trainable and not any("word_embeddings" in n for n in trainable)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for param in guard.encoder.parameters():
+            if param.requires_grad:
+                param.add_(0.01 * torch.randn_like(param))
+    return guard
+
+
+def test_a_whole_delta_round_trips(tmp_path) -> None:
+    guard = _tuned(rank=0)
+    guard.save(tmp_path / "g")
+    loaded = EncoderGuard.load(tmp_path / "g")
+    _, before = guard.raw_logits(TEXTS)
+    _, after = loaded.raw_logits(TEXTS)
+    assert torch.allclose(before["binary"], after["binary"], atol=2e-3)  # fp16 storage
+
+
+def test_a_low_rank_delta_is_the_truncated_svd() -> None:
+    guard = _tuned(rank=8)
+    base = EncoderGuard.build(
+        EncoderGuardConfig(categories=["Violence", "Crime"], finetune="full")
+    ).encoder
+    delta = encoder_delta(base, guard.encoder, rank=8)
+    name = "encoder.layer.0.attention.self.query.weight"
+    diff = dict(guard.encoder.named_parameters())[name] - dict(base.named_parameters())[name]
+    u, s, vh = torch.linalg.svd(diff.detach().float())
+    expected = (u[:, :8] * s[:8]) @ vh[:8]
+    got = delta[f"delta.{name}.u"].float() @ delta[f"delta.{name}.v"].float()
+    assert torch.allclose(got, expected, atol=1e-3)
+    apply_encoder_delta(base, delta)
+    rebuilt = dict(base.named_parameters())[name]
+    original = dict(guard.encoder.named_parameters())[name]
+    assert (rebuilt - original).norm() < diff.norm()  # closer than without the delta
+
+
+def test_a_shipped_recipe_refuses_unlicensed_sources() -> None:
+    config = MixtureTrainConfig(sources=["user-content", "gab"])
+    with pytest.raises(ConfigError, match='"gab" is licensed not verified'):
+        train_guard_mixture(config)
+
+
+@pytest.mark.parametrize("held_out", ["toxigen", "ethos", "olid", "c2eval"])
+def test_a_mixture_refuses_held_out_sets_even_for_research(held_out) -> None:
+    """The catalogue's held-out sets are what `guard eval --targets` reads whole."""
+    config = MixtureTrainConfig(sources=["user-content", held_out], permissive_only=False)
+    with pytest.raises(ConfigError, match=f'"{held_out}" is held out for evaluation'):
+        train_guard_mixture(config)
