@@ -22,7 +22,7 @@ from safealign.guard.encoder_training import (
     train_encoder_guard,
 )
 from safealign.guard.examples import GuardExample, examples_from_samples
-from safealign.guard.sources import with_refusals
+from safealign.guard.sources import DEFAULT_TRAIN_SOURCES, with_refusals
 
 
 def is_permissive(name: str) -> bool:
@@ -39,14 +39,7 @@ class MixtureTrainConfig:
     """A guard trained on v1 and v2 sources, a few thousand texts per source."""
 
     sources: list[str] = dataclass_field(
-        default_factory=lambda: [
-            "harmful-instructions",
-            "user-content",
-            "self-harm",
-            "image-prompts",
-            "benign",
-            "do-not-answer",
-        ],
+        default_factory=lambda: list(DEFAULT_TRAIN_SOURCES),
         metadata={"help": "Catalogue datasets to train on (safealign data list)."},
     )
     data_dir: str | None = dataclass_field(

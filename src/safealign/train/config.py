@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from safealign.train.losses import LossConfig
 from safealign.train.safe_rlhf.config import SafeRLHFConfig
@@ -155,3 +156,17 @@ class TrainConfig:
     def sft_only(self) -> bool:
         """Only the chosen responses matter: no rejected forward, no reference model."""
         return self.objective == "preference" and set(self.loss.loss_weights()) == {"sft"}
+
+    def lora_config(self) -> Any:
+        """The PEFT `LoraConfig` these settings describe (one place for the trainer and the
+        PPO-Lagrangian loop)."""
+        from peft import LoraConfig  # heavy import deferred: only training code needs PEFT
+
+        targets = self.lora_target_modules
+        return LoraConfig(
+            r=self.lora_r,
+            lora_alpha=self.lora_alpha,
+            lora_dropout=self.lora_dropout,
+            target_modules=targets[0] if targets == ["all-linear"] else targets,
+            task_type="CAUSAL_LM",
+        )

@@ -391,17 +391,9 @@ def _setup_model(config: TrainConfig, loaded: LoadedModel) -> tuple[nn.Module, n
             reference = copy.deepcopy(lm).eval().requires_grad_(False)
         lm.requires_grad_(True)
     else:
-        from peft import LoraConfig, get_peft_model  # heavy: only with LoRA
+        from peft import get_peft_model  # heavy: only with LoRA
 
-        targets = config.lora_target_modules
-        lora = LoraConfig(
-            r=config.lora_r,
-            lora_alpha=config.lora_alpha,
-            lora_dropout=config.lora_dropout,
-            target_modules=targets[0] if targets == ["all-linear"] else targets,
-            task_type="CAUSAL_LM",
-        )
-        lm = get_peft_model(lm, lora)
+        lm = get_peft_model(lm, config.lora_config())
     loaded.model = lm
     if config.objective in ("reward", "cost"):
         return ScalarHeadModel(lm, seed=config.seed), None

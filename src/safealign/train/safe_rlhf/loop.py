@@ -386,16 +386,9 @@ def _step(
 
 def _setup_adapters(config: TrainConfig, loaded: LoadedModel) -> tuple[nn.Module, ValueHeads]:
     """LoRA-wrap the LM with the policy adapter, add the critic adapter and the value heads."""
-    from peft import LoraConfig, get_peft_model  # PEFT is imported only by training code
+    from peft import get_peft_model  # PEFT is imported only by training code
 
-    targets = config.lora_target_modules
-    lora = LoraConfig(
-        r=config.lora_r,
-        lora_alpha=config.lora_alpha,
-        lora_dropout=config.lora_dropout,
-        target_modules=targets[0] if targets == ["all-linear"] else targets,
-        task_type="CAUSAL_LM",
-    )
+    lora = config.lora_config()
     with torch.random.fork_rng():
         torch.manual_seed(config.seed)
         model = get_peft_model(loaded.model, lora, adapter_name=POLICY_ADAPTER)
