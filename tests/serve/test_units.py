@@ -133,7 +133,9 @@ def test_moderation_result_maps_coarse_categories_onto_openai_keys():
     assert result.category_scores["illicit"] == pytest.approx(0.7) and result.categories["illicit"]
     assert result.taxonomy_codes == ["hate_harassment", "cyber"]
     assert result.taxonomy_scores["weapons"] == pytest.approx(0.2)
-    assert result.needs_review is None  # the embedded guard has no review band (yet)
+    assert result.needs_review is False  # the verdict's own band: outside it here
+    v.needs_review = True
+    assert moderation_result(v).needs_review is True
 
 
 # -- the streaming window guard ------------------------------------------------------------------
