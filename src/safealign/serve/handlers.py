@@ -407,16 +407,7 @@ class GuardService:
             flagged=any(d.flagged for d in decisions) if decisions else None,
             severity=max((d.severity for d in decisions), default=None),
             categories=sorted({c for d in decisions for c in d.categories}),
-            verdict={
-                d.stage: {
-                    "action": d.action,
-                    "flagged": d.flagged,
-                    "severity": d.severity,
-                    "categories": d.categories,
-                    "needs_review": d.needs_review,
-                }
-                for d in decisions
-            },
+            verdict=annotation(decisions),
             prompt=prompt,
             response=response,
             error=error,
