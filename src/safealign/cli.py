@@ -67,7 +67,7 @@ def _prepare_runtime() -> None:
 # demo
 
 
-@config_verb(app, "demo", "safealign.pipeline:DemoConfig", section="demo")
+@config_verb(app, "demo", "safealign.pipeline.demo:DemoConfig", section="demo")
 def demo(request: ConfigRequest) -> None:
     """Run the main job on the embedded defaults: measure -> guard -> align -> measure again."""
     # heavy import deferred so the CLI starts fast

@@ -49,3 +49,18 @@ class ModelLoadError(SafealignError):
 
 class ConfigError(SafealignError):
     """A YAML config or override that does not fit the config class it is loaded into."""
+
+
+class RunInterrupted(SafealignError):
+    """Ctrl-C on a long verb: where it stopped, what is saved, and the command that resumes.
+
+    Long loops (training, generation, synthesis, `run` stages) catch KeyboardInterrupt, save what
+    they can, and raise this; the CLI prints its one line and exits with status 130, so a script
+    that chains verbs stops instead of carrying on as if the verb had finished.
+    """
+
+    def __init__(self, *, stopped_at: str, saved: str, resume: str) -> None:
+        self.stopped_at = stopped_at
+        self.saved = saved
+        self.resume = resume
+        super().__init__(f"interrupted at {stopped_at}; saved: {saved}; resume with: {resume}")
