@@ -97,3 +97,14 @@ def _shift(output):
 def test_a_repetition_penalty_in_the_generation_config_stays_in_torch(tiny):
     tiny.model.generation_config.repetition_penalty = 1.2
     assert "repetition_penalty=1.2" in unavailable_reason(tiny)
+
+
+def test_auto_keeps_a_bfloat16_model_in_torch_and_says_why(tiny, caplog):
+    half = copy.copy(tiny)
+    half.model = copy.deepcopy(tiny.model).to(torch.bfloat16)
+    with caplog.at_level("INFO"):
+        assert choose_backend(half, GenerationConfig()) == "torch"
+    assert "runs in bfloat16" in caplog.text
+    assert choose_backend(tiny, GenerationConfig()) == "ctranslate2"  # float32: fast path
+    explicit = GenerationConfig(backend="ctranslate2")
+    assert choose_backend(half, explicit) == "ctranslate2"  # asked for by name: honoured

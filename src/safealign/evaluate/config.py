@@ -64,8 +64,11 @@ class EvalConfig:
     top_p: float | None = field(
         default=None, metadata={"help": "Nucleus sampling mass (default: the task's)."}
     )
-    batch_size: int = field(
-        default=16, metadata={"help": "Prompts per forward pass (generation and log-probs)."}
+    batch_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "Prompts per forward pass (default: 64 when generating, 16 for log-probs)."
+        },
     )
     seed: int = field(default=0, metadata={"help": "Seeds sampling and the bootstrap."})
     system_prompt: str | None = field(

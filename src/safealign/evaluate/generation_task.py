@@ -81,7 +81,7 @@ def generation_for(task: Task, config: EvalConfig) -> GenerationConfig:
         temperature=base.temperature if config.temperature is None else config.temperature,
         top_p=base.top_p if config.top_p is None else config.top_p,
         num_samples=base.num_samples if config.num_samples is None else config.num_samples,
-        batch_size=config.batch_size,
+        batch_size=config.batch_size or GenerationConfig.batch_size,
         seed=config.seed,
         system_prompt=config.system_prompt,
     )

@@ -43,8 +43,12 @@ class PreferenceSettings(LimitSettings):
     )
 
 
+LOGPROB_BATCH = 16
+"""Pairs' texts per log-prob forward: full-vocabulary logits make larger batches memory-bound."""
+
+
 def preference_choices(
-    loaded: LoadedModel, pairs: list[Sample], batch_size: int = 8
+    loaded: LoadedModel, pairs: list[Sample], batch_size: int = LOGPROB_BATCH
 ) -> list[dict[str, Any]]:
     """Per pair: mean log-prob of each response and which one the model prefers."""
     conversations = [s.conversation for s in pairs for _ in range(2)]
@@ -113,7 +117,7 @@ def run_preference(
     loaded = (
         loaded or getattr(backend, "loaded", None) or load_model(config.model, dtype=config.dtype)
     )
-    rows = preference_choices(loaded, pairs, batch_size=config.batch_size)
+    rows = preference_choices(loaded, pairs, batch_size=config.batch_size or LOGPROB_BATCH)
     metrics = preference_metrics(rows, resamples=config.resamples, seed=config.seed)
     out = run_dir_for(config.out, task.name, config.model)
     out.mkdir(parents=True, exist_ok=True)

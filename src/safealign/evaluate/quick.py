@@ -52,7 +52,7 @@ def quick_safety_check(
     harmful: int = 25,
     benign: int = 25,
     max_new_tokens: int = 48,
-    batch_size: int = 16,
+    batch_size: int = 64,
     refusal_judge: str = "refusal-model",
     progress: bool = False,
 ) -> QuickSafetyResult:

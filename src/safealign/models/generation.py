@@ -38,8 +38,11 @@ class GenerationConfig:
     """Nucleus sampling mass (used only when sampling)."""
     num_samples: int = 1
     """Samples per prompt (greedy with num_samples > 1 repeats the same output)."""
-    batch_size: int = 16
-    """Prompts per forward pass; sequences sharing a batch are left padded."""
+    batch_size: int = 64
+    """Prompts per forward pass; sequences sharing a batch are left padded. Decoding on a CPU is
+    bound by per-step overhead, not arithmetic, so wide batches pay: 64 gives about twice the
+    tokens/s of 16 (benchmarks/eval_speed.py). In float32 the tokens do not depend on the batch;
+    in bf16 a different batch shape rounds differently and can flip near-tied greedy choices."""
     seed: int = 0
     """Seed for sampling; each batch reseeds from it so runs are reproducible."""
     system_prompt: str | None = None
@@ -49,8 +52,9 @@ class GenerationConfig:
     backend: str = "auto"
     """"torch" (transformers' generate: hooks, adapters, sampling), "ctranslate2" (fast CPU
     greedy decoding of plain checkpoints), or "auto": ctranslate2 for greedy decoding when
-    installed and the model has no hooks, no unmerged adapter and a supported architecture,
-    else torch. Whenever ctranslate2 cannot serve a request, torch runs it and the log says why."""
+    installed and the model is a float32 checkpoint with no hooks, no unmerged adapter and a
+    supported architecture, else torch (a bf16 model stays in torch: see `_dtype_mismatch`).
+    Whenever ctranslate2 cannot serve a request, torch runs it and the log says why."""
     ctranslate2_compute_type: str = "float32"
     """CTranslate2 weights: "float32" gives the PyTorch path's tokens; "int8_float32" is faster
     still but changes some outputs (quantised weights), so it is never chosen by itself."""
@@ -141,12 +145,32 @@ def choose_backend(loaded: LoadedModel, config: GenerationConfig) -> str:
     reason = ctranslate2_generation.unavailable_reason(loaded)
     if reason is None and not config.greedy:
         reason = "sampling draws differ from transformers' sampler, so sampling stays in torch"
+    if reason is None and config.backend == "auto":
+        reason = _dtype_mismatch(loaded, config)
     if reason is None:
         return "ctranslate2"
     (log.warning if config.backend == "ctranslate2" else log.info)(
         "generating with torch, not ctranslate2: %s", reason
     )
     return "torch"
+
+
+def _dtype_mismatch(loaded: LoadedModel, config: GenerationConfig) -> str | None:
+    """Why "auto" keeps a reduced-precision model in torch, or None.
+
+    CTranslate2 reproduces the torch path's greedy tokens only when both compute in the same
+    precision. A bfloat16 model (dtype "auto" picks it where the CPU runs bf16 natively) would
+    get other tokens from CTranslate2's float32, and on such CPUs torch's bf16 is also the
+    faster of the two (benchmarks/generation.py: 0.5x for CTranslate2 on an AMX CPU).
+    """
+    dtype = next(loaded.model.parameters()).dtype
+    if dtype == torch.float32:
+        return None
+    return (
+        f"the model runs in {str(dtype).removeprefix('torch.')}; CTranslate2's "
+        f"{config.ctranslate2_compute_type} would change its tokens (and torch's native "
+        "reduced precision is the faster path on such CPUs)"
+    )
 
 
 def _generate_batch_ctranslate2(
