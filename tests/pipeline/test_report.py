@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from safealign.errors import DataError
+from safealign.errors import ConfigError, DataError
 from safealign.evaluate.stats import Rate
 from safealign.pipeline.report import load_summary, run_warnings, write_run_report
 from safealign.pipeline.results import (
@@ -23,6 +23,7 @@ from safealign.pipeline.results import (
     TrainingCurve,
     VariantResult,
 )
+from safealign.pipeline.screenshot import find_browser, screenshot
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 NASTY = '<script>alert("x")</script> & <b>bold</b> | pipe'
@@ -307,3 +308,30 @@ def test_the_report_verb_renders_again_from_summary_json(rendered, tmp_path, mon
     monkeypatch.setattr(sys, "argv", ["safealign", "report", str(tmp_path)])
     main()  # returns on success (errors exit 2)
     assert len(Page((tmp_path / "report.html").read_text(encoding="utf-8")).images) == 4
+
+
+@pytest.mark.skipif(
+    find_browser() is None, reason="no Chromium on PATH (Debian: apt-get install -y chromium)"
+)
+def test_a_browser_shows_the_report_with_its_warnings_box_and_plots(rendered, tmp_path):
+    from PIL import Image
+
+    _, run_dir, _ = rendered
+    shot = screenshot(run_dir / "report.html", tmp_path / "shot.png", height=3000)
+    image = Image.open(shot).convert("RGB")
+    assert image.size == (1280, 3000) and shot.stat().st_size > 50_000
+    colours = dict((rgb, n) for n, rgb in image.getcolors(maxcolors=1 << 20))
+    assert len(colours) > 50  # text, tables, plots: not a blank page
+    assert colours.get((255, 255, 255), 0) < 0.95 * 1280 * 3000
+    assert colours.get((0xFD, 0xEC, 0xEA), 0) > 10_000  # the warnings box's background
+    assert colours.get((0x1F, 0x77, 0xB4), 0) > 500  # matplotlib's first colour: plots drawn
+
+
+def test_a_screenshot_without_a_browser_says_how_to_get_one(rendered, tmp_path, monkeypatch):
+    import shutil
+
+    _, run_dir, _ = rendered
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(ConfigError, match="apt-get install -y chromium"):
+        screenshot(run_dir / "report.html", tmp_path / "shot.png")
+    assert not (tmp_path / "shot.png").exists()

@@ -191,8 +191,8 @@ def summarize(
         caveat = judge_caveat(judge)
         if caveat:
             notes.append(
-                f"{judge} is not informative ({caveat}); its rates are listed under every "
-                "judge, never as a headline"
+                f"{judge} is not informative: {caveat}. Its rates are listed under every "
+                "judge, never as a headline."
             )
     if any(r.get("k") is not None for r in rows):
         summary["course_correction_mean"] = pick("course_correction", "mean")

@@ -76,8 +76,10 @@ def run_markdown(run: dict[str, Any]) -> str:
     info, metrics = run["run"], run["metrics"]
     summary, table = metrics["summary"], metrics["table"]
     lines = [f"# safealign evaluation: {measured(info)} on {info['model']}", ""]
-    lines += [f"> {note}" for note in summary.get("notes", [])]  # disagreements come first
-    lines += ["", info.get("description", ""), ""]
+    for note in summary.get("notes", []):  # disagreements come first
+        lines += [f"> {note}", ""]
+    if info.get("description"):
+        lines += [info["description"], ""]
     if "prefers_safer" in summary:  # a log-likelihood run has no harm/refusal headline
         lines += ["| measure | rate [95% CI] |", "|---|---|"]
         lines += [f"| {label} | {format_rate(summary.get(key))} |" for key, label in PREFERENCE]

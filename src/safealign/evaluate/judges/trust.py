@@ -14,8 +14,8 @@ SMALL_JUDGE_MODELS = (None, "embedded", "HuggingFaceTB/SmolLM2-135M-Instruct")
 
 UNINFORMATIVE: dict[str, str] = {
     "harm-llm": (
-        "harm-llm on the embedded 135M model barely separates harmful from safe prompts "
-        "(XSTest: mean P(yes) 0.29 vs 0.28, AUC 0.56); use harm-guard or harm-llm@<larger model>"
+        "on the embedded 135M model it barely separates harmful from safe prompts (XSTest: "
+        "mean P(yes) 0.29 vs 0.28, AUC 0.56); use harm-guard or harm-llm@<larger model>"
     ),
 }
 """Judge base name -> why it is not informative when it runs on a small model."""
