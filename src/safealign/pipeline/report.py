@@ -299,7 +299,12 @@ def _samples(summary: RunSummary) -> Section | None:
         return None
     markdown = ["## Answer samples", ""]
     parts = ["<h2>Answer samples</h2>"]
-    first = True
+    names = [
+        v.name
+        for v in summary.variants
+        if any(s.harmful_samples or s.benign_samples for s in v.tasks)
+    ]
+    unfolded = summary.best_variant if summary.best_variant in names else names[0]
     for variant in summary.variants:
         groups = [
             (f"{scores.task}: {kind} prompts", samples)
@@ -312,8 +317,7 @@ def _samples(summary: RunSummary) -> Section | None:
         ]
         if not groups:
             continue
-        opened = " open" if first else ""
-        first = False
+        opened = " open" if variant.name == unfolded else ""
         parts.append(f"<details{opened}><summary>{_e(variant.name)}</summary>")
         for label, samples in groups:
             header, rows = _sample_rows(samples)
