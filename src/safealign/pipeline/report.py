@@ -41,7 +41,10 @@ def write_run_report(summary: RunSummary, run_dir: Path) -> list[Path]:
     written = [
         _write(run_dir / "report.html", page),
         _write(run_dir / "report.md", markdown + "\n"),
-        _write(run_dir / SUMMARY, json.dumps(summary.to_dict(), indent=2, ensure_ascii=False, default=str)),
+        _write(
+            run_dir / SUMMARY,
+            json.dumps(summary.to_dict(), indent=2, ensure_ascii=False, default=str),
+        ),
     ]
     with atomic_path(run_dir / PLOTS) as folder:
         folder.mkdir()
