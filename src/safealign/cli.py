@@ -733,6 +733,29 @@ def steer_knowledge_edit(request: ConfigRequest) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# report
+
+
+@app.command("report")
+def report_command(
+    run_dir: Path = typer.Argument(..., help="Run folder written by `safealign run`."),
+    screenshot: Path | None = typer.Option(
+        None, help="Also save what headless Chromium shows of report.html as this PNG."
+    ),
+) -> None:
+    """Render a run's report again from its summary.json (HTML, Markdown, plots)."""
+    # heavy import deferred so the CLI starts fast
+    from safealign.pipeline.report import load_summary, write_run_report
+
+    written = write_run_report(load_summary(run_dir), run_dir)
+    console.print(f"[green]report:[/] {written[0]} and {written[1]}")
+    if screenshot is not None:
+        from safealign.pipeline.screenshot import screenshot as take
+
+        console.print(f"[green]screenshot:[/] {take(written[0], screenshot)}")
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def main() -> None:

@@ -109,6 +109,43 @@ def test_rescored_labels_equal_scoring_the_outputs_directly(run_dir):
     assert metrics["summary"]["compliance"]["value"] == pytest.approx(sum(harmful) / len(harmful))
 
 
+def test_a_dataset_run_is_named_after_its_prompt_file(tiny, tmp_path):
+    prompts = tmp_path / "my_prompts.jsonl"
+    rows = [{"prompt": f"question {i}", "prompt_harmful": i % 2 == 0} for i in range(4)]
+    prompts.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = small_config(tmp_path, task="dataset", dataset=str(prompts), limit=None)
+    run = run_eval(config, loaded=tiny).path
+    info = json.loads((run / "run.json").read_text())
+    assert info["task"] == "dataset" and info["measured"] == "my_prompts.jsonl"
+    assert (run / "report.md").read_text().startswith("# safealign evaluation: my_prompts.jsonl")
+
+
+def test_the_guard_judges_the_same_harmful_answers_and_its_agreement_is_reported(run_dir):
+    """The default second judge (harm-guard) on the tiny model's real answers: its agreement
+    with the refusal judge is recomputed from the saved scores."""
+    rescore(run_dir, ["harm-guard"], resamples=50)
+    rows = read_jsonl(run_dir / "generations.jsonl")
+    scores = read_jsonl(run_dir / "scores.jsonl")
+    label = {(s["judge"], s["index"]): s["label"] for s in scores}
+    harmful = [i for i, r in enumerate(rows) if r["expected"] == "refuse"]
+    pairs = [
+        (label[("harm-guard@embedded", i)], not label[("refusal-keyword", i)])
+        for i in harmful
+        if label[("harm-guard@embedded", i)] is not None
+        and label[("refusal-keyword", i)] is not None
+    ]
+    summary = json.loads((run_dir / "metrics.json").read_text())["summary"]
+    [entry] = summary["harm_agreement"]
+    assert entry["judge"] == "harm-guard@embedded" and entry["total"] == len(pairs)
+    assert entry["agreement"] == pytest.approx(sum(a == b for a, b in pairs) / len(pairs))
+    assert summary["attack_success"]["judge"] == "harm-guard@embedded"
+    report = (run_dir / "report.md").read_text()
+    assert "agreement of the two harmful-compliance judges" in report
+    gap = abs(entry["compliance"] - entry["attack_success"])
+    first_note = report.split("\n\n")[1]
+    assert first_note.startswith("> judges disagree") == (gap > 0.10)
+
+
 def test_compare_runs(run_dir, tiny, tmp_path):
     other = run_eval(small_config(tmp_path, out=str(tmp_path / "other"), seed=1), loaded=tiny).path
     result = compare_runs([run_dir, other], tmp_path / "cmp")

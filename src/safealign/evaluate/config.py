@@ -40,9 +40,10 @@ class EvalConfig:
     judges: list[str] = field(
         default_factory=list,
         metadata={
-            "help": "Judge name (repeatable), e.g. harm-llm, refusal-model, jury:a,b,c; the "
-            "first judge of each question gives the headline numbers. Empty: the task's "
-            "defaults."
+            "help": "Judge name (repeatable), e.g. refusal-keyword, harm-guard, refusal-model, "
+            "jury:a,b,c; the first informative judge of each question gives the headline "
+            "numbers (harm-llm on a small model is marked not informative). Empty: the "
+            "task's defaults."
         },
     )
     data_dir: str | None = field(

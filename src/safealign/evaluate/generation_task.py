@@ -19,7 +19,7 @@ from safealign.evaluate.config import EvalConfig
 from safealign.evaluate.items import EvalItem
 from safealign.evaluate.rundir import GENERATIONS, RUN, RunResult, run_dir_for
 from safealign.evaluate.scoring import rescore
-from safealign.evaluate.task import Task
+from safealign.evaluate.task import Task, measured_name
 from safealign.io import write_json_atomic, write_jsonl_atomic
 from safealign.models import GenerationConfig, LoadedModel, load_model
 
@@ -56,6 +56,7 @@ def run_generation_task(
         out / RUN,
         {
             "task": task.name,
+            "measured": measured_name(task, settings),
             "description": task.description,
             "model": backend.name,
             "chat_template": backend.chat_template,

@@ -21,7 +21,7 @@ from safealign.evaluate.config import EvalConfig
 from safealign.evaluate.report import write_run_reports
 from safealign.evaluate.rundir import METRICS, RUN, RunResult, run_dir_for
 from safealign.evaluate.stats import rate_with_ci
-from safealign.evaluate.task import Task
+from safealign.evaluate.task import Task, measured_name
 from safealign.evaluate.tasks import LimitSettings, load_task_samples
 from safealign.io import write_json_atomic, write_jsonl_atomic
 from safealign.models import LoadedModel, load_model, sequence_logprobs
@@ -125,6 +125,7 @@ def run_preference(
         out / RUN,
         {
             "task": task.name,
+            "measured": measured_name(task, settings),
             "description": task.description,
             "model": loaded.name,
             "chat_template": loaded.chat_template,

@@ -13,14 +13,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from safealign.evaluate.judges.trust import judge_caveat
 from safealign.evaluate.rundir import load_run
 from safealign.io import write_json_atomic, write_text_atomic
 
 HEADLINE = (
-    ("attack_success", "attack success rate (harmful prompts judged harmful)"),
-    ("compliance", "compliance rate (harmful prompts not refused)"),
+    ("compliance", "compliance rate (harmful prompts answered, not refused)"),
+    ("attack_success", "attack success rate (second judge: harmful prompts answered harmfully)"),
     ("over_refusal", "over-refusal rate (benign prompts refused)"),
 )
+"""Harmful compliance first, its second independent judge next, over-refusal beside them. Each
+comes from the first informative judge of its question (a judge known not to be informative is
+never a headline; see safealign.evaluate.judges.trust)."""
 PREFERENCE = (
     ("prefers_safer", "prefers the safer response"),
     ("prefers_better", "prefers the more helpful response"),
@@ -44,12 +48,12 @@ def compare_runs(run_dirs: Sequence[str | Path], out: str | Path) -> dict[str, A
     rows = [_comparison_row(run) for run in runs]
     write_json_atomic(out / "comparison.json", {"runs": rows})
     write_text_atomic(out / "comparison.md", comparison_markdown(rows))
-    figures = [_figure_tag(harm_vs_refusal_plot(runs))] if _has_tradeoff(runs) else []
+    figures = [figure_tag(harm_vs_refusal_plot(runs))] if _has_tradeoff(runs) else []
     if any(_corr_curve(run) for run in runs):
-        figures.append(_figure_tag(corr_curve_plot(runs)))
+        figures.append(figure_tag(corr_curve_plot(runs)))
     write_text_atomic(
         out / "comparison.html",
-        _html_page("safealign: runs compared", _md_table_html(comparison_markdown(rows)), figures),
+        html_page("safealign: runs compared", _md_table_html(comparison_markdown(rows)), figures),
     )
     return {"runs": rows}
 
@@ -63,11 +67,19 @@ def format_rate(entry: dict[str, Any] | None) -> str:
     return f"{entry['value']:.3f} [{entry['low']:.3f}, {entry['high']:.3f}] (n={entry['total']})"
 
 
+def measured(info: dict[str, Any]) -> str:
+    """What a run measured, by name (the prompt file for `--task dataset`; older runs: task)."""
+    return info.get("measured") or info["task"]
+
+
 def run_markdown(run: dict[str, Any]) -> str:
     info, metrics = run["run"], run["metrics"]
     summary, table = metrics["summary"], metrics["table"]
-    lines = [f"# safealign evaluation: {info['task']} on {info['model']}", ""]
-    lines += [info.get("description", ""), ""]
+    lines = [f"# safealign evaluation: {measured(info)} on {info['model']}", ""]
+    for note in summary.get("notes", []):  # disagreements come first
+        lines += [f"> {note}", ""]
+    if info.get("description"):
+        lines += [info["description"], ""]
     if "prefers_safer" in summary:  # a log-likelihood run has no harm/refusal headline
         lines += ["| measure | rate [95% CI] |", "|---|---|"]
         lines += [f"| {label} | {format_rate(summary.get(key))} |" for key, label in PREFERENCE]
@@ -80,12 +92,16 @@ def run_markdown(run: dict[str, Any]) -> str:
         for key, label in HEADLINE:
             entry = summary.get(key)
             lines.append(f"| {label} | {entry['judge'] if entry else '-'} | {format_rate(entry)} |")
+        for entry in summary.get("harm_agreement", []):
+            lines.append(
+                f"| agreement of the two harmful-compliance judges | {entry['primary']} vs "
+                f"{entry['judge']} | {entry['agreement']:.3f} of {entry['total']} harmful "
+                f"answers (Cohen's kappa {entry['kappa']:.2f}) |"
+            )
         if "course_correction_mean" in summary:
             entry = summary["course_correction_mean"]
             judge = entry["judge"] if entry else "-"
             lines.append(f"| course correction Corr_mean | {judge} | {format_rate(entry)} |")
-        lines.append("")
-        lines += [f"> {note}" for note in summary.get("notes", [])]
         lines += _corr_table(table)
         lines += _per_subset_markdown(table, "attack:", "per attack")
         lines += _per_subset_markdown(table, "category:", "per category")
@@ -139,8 +155,15 @@ def _judges_markdown(table: list[dict[str, Any]]) -> list[str]:
     if len({e["judge"] for e in entries}) < 2:
         return []
     lines = ["", "## Every judge", "", "| measure | judge | rate [95% CI] |", "|---|---|---|"]
-    lines += [f"| {e['measure']} | {e['judge']} | {format_rate(e)} |" for e in entries]
+    lines += [
+        f"| {e['measure']} | {_judge_label(e['judge'])} | {format_rate(e)} |" for e in entries
+    ]
     return lines
+
+
+def _judge_label(judge: str) -> str:
+    """The judge's name, marked when it is known not to be informative."""
+    return f"{judge} (not informative)" if judge_caveat(judge) else judge
 
 
 def _subset_tables(table: list[dict[str, Any]], subset: str, prefix: str) -> list[str]:
@@ -149,9 +172,11 @@ def _subset_tables(table: list[dict[str, Any]], subset: str, prefix: str) -> lis
 
 
 def _primary_judges(table: list[dict[str, Any]]) -> dict[str, str]:
+    """Measure -> the judge that headlines it: the first informative one in the table."""
     primary: dict[str, str] = {}
     for entry in table:
-        primary.setdefault(entry["measure"], entry["judge"])
+        if judge_caveat(entry["judge"]) is None:
+            primary.setdefault(entry["measure"], entry["judge"])
     return primary
 
 
@@ -160,7 +185,7 @@ def _comparison_row(run: dict[str, Any]) -> dict[str, Any]:
     keys = [k for k, _ in HEADLINE] + [k for k, _ in PREFERENCE] + ["course_correction_mean"]
     return {
         "run": run["path"],
-        "task": run["run"]["task"],
+        "task": measured(run["run"]),
         "model": run["run"]["model"],
         **{k: summary.get(k) for k in keys if k in summary or k in dict(HEADLINE)},
     }
@@ -188,7 +213,7 @@ def comparison_markdown(rows: list[dict[str, Any]]) -> str:
 def harm_vs_refusal_plot(runs: Sequence[dict[str, Any]]) -> bytes:
     """Harmfulness against over-refusal, one colour per run: attack success (circle) and
     compliance with harmful prompts (square) share the over-refusal x."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     for number, run in enumerate(runs):
         summary = run["metrics"]["summary"]
@@ -215,7 +240,7 @@ def harm_vs_refusal_plot(runs: Sequence[dict[str, Any]]) -> bytes:
     ax.set_ylabel("harmful prompts: attack success / compliance")
     ax.set_title("Harmfulness vs over-refusal (lower left is better)")
     ax.legend(fontsize=7)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def category_plot(table: list[dict[str, Any]], measure: str) -> bytes | None:
@@ -230,7 +255,7 @@ def category_plot(table: list[dict[str, Any]], measure: str) -> bytes | None:
     entries = [e for e in entries if e["value"] is not None]
     if not entries:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 0.3 * len(entries) + 1.2))
     names = [e["subset"].split(":", 1)[1] for e in entries]
     values = [e["value"] for e in entries]
@@ -244,11 +269,11 @@ def category_plot(table: list[dict[str, Any]], measure: str) -> bytes | None:
     ax.invert_yaxis()
     ax.set_title(f"{measure.replace('_', ' ')} per subset ({judge})")
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def corr_curve_plot(runs: Sequence[dict[str, Any]]) -> bytes:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for run in runs:
         points = _corr_curve(run)
@@ -272,7 +297,7 @@ def corr_curve_plot(runs: Sequence[dict[str, Any]]) -> bytes:
     ax.set_ylabel("Corr@k")
     ax.set_title("Course correction after a harmful prefix")
     ax.legend(fontsize=7)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def _corr_curve(run: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
@@ -293,7 +318,8 @@ def _has_tradeoff(runs: Sequence[dict[str, Any]]) -> bool:
     )
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot on the Agg back-end (no display needed); shared by every report."""
     import matplotlib  # heavy; only when a report draws plots
 
     matplotlib.use("Agg")
@@ -302,10 +328,11 @@ def _pyplot():
     return plt
 
 
-def _png(fig) -> bytes:
+def png_bytes(fig) -> bytes:
+    """The figure as PNG bytes; the figure is closed (reports draw many)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return buffer.getvalue()
 
 
@@ -316,27 +343,30 @@ def run_html(run: dict[str, Any]) -> str:
     table = run["metrics"]["table"]
     figures = []
     if _has_tradeoff([run]):
-        figures.append(_figure_tag(harm_vs_refusal_plot([run])))
+        figures.append(figure_tag(harm_vs_refusal_plot([run])))
     for measure in ("attack_success", "compliance", "over_refusal"):
         png = category_plot(table, measure)
         if png:
-            figures.append(_figure_tag(png))
+            figures.append(figure_tag(png))
     if _corr_curve(run):
-        figures.append(_figure_tag(corr_curve_plot([run])))
-    title = f"safealign: {run['run']['task']} on {run['run']['model']}"
-    return _html_page(title, _md_table_html(run_markdown(run)), figures)
+        figures.append(figure_tag(corr_curve_plot([run])))
+    title = f"safealign: {measured(run['run'])} on {run['run']['model']}"
+    return html_page(title, _md_table_html(run_markdown(run)), figures)
 
 
-def _figure_tag(png: bytes) -> str:
-    return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+def figure_tag(png: bytes, alt: str = "plot") -> str:
+    """An <img> holding the PNG itself (base64), so the HTML file needs nothing beside it."""
+    data = base64.b64encode(png).decode()
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def _html_page(title: str, body: str, figures: list[str]) -> str:
+def html_page(title: str, body: str, figures: list[str], extra_style: str = "") -> str:
+    """One self-contained page: inline style, no external asset."""
     style = (
         "body{font-family:sans-serif;max-width:1000px;margin:2em auto;padding:0 1em}"
         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
         "font-size:90%}img{max-width:100%;display:block;margin:1em 0}blockquote{color:#a33}"
-    )
+    ) + extra_style
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         f"<style>{style}</style></head><body>{body}{''.join(figures)}</body></html>\n"

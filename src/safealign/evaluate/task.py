@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from safealign.config import config_from_dict
@@ -20,7 +21,10 @@ from safealign.evaluate.items import EvalItem
 from safealign.evaluate.rundir import RunResult
 from safealign.models import GenerationConfig, LoadedModel
 
-SAFETY_JUDGES = ("harm-llm", "refusal-keyword", "refusal-model")
+SAFETY_JUDGES = ("refusal-keyword", "harm-guard", "refusal-model")
+"""Headline harmful compliance and over-refusal from the keyword refusal judge, a second and
+independent harmful-compliance judge (the guard's response verdict), and the model-based refusal
+judge alongside. harm-llm is not here: on a small model it is not informative (judges.trust)."""
 COURSE_CORRECTION_JUDGES = ("course-correction-llm", "course-correction-keyword")
 
 
@@ -54,6 +58,16 @@ class Task:
     """Decoding defaults; EvalConfig's decoding fields override them when set."""
     judges: tuple[str, ...] = SAFETY_JUDGES
     """Judges used when the config names none."""
+
+
+def measured_name(task: Task, settings: Any) -> str:
+    """What a run measured, by name: the prompt file's name for `--task dataset` (never the bare
+    word "dataset"), "jailbreak on FILE" when another task reads a file, else the task's name."""
+    dataset = getattr(settings, "dataset", None)
+    if not dataset:
+        return task.name
+    file = Path(dataset).name
+    return file if task.name == "dataset" else f"{task.name} on {file}"
 
 
 def resolve_settings(task: Task, config: EvalConfig) -> Any:

@@ -14,11 +14,13 @@ from safealign.evaluate.judges.jury import JuryJudge, majority
 from safealign.evaluate.judges.keyword import KeywordJudge
 from safealign.evaluate.judges.llm import YesNoJudge, yes_probabilities
 from safealign.evaluate.judges.refusal_classifier import RefusalClassifierJudge, train_refusal_head
+from safealign.evaluate.judges.trust import UNINFORMATIVE, is_informative, judge_caveat
 
 register_builtin_judges()
 
 __all__ = [
     "QUESTIONS",
+    "UNINFORMATIVE",
     "Judge",
     "JudgeInput",
     "JudgeScore",
@@ -27,6 +29,8 @@ __all__ = [
     "RefusalClassifierJudge",
     "YesNoJudge",
     "build_judge",
+    "is_informative",
+    "judge_caveat",
     "judge_names",
     "majority",
     "register_judge",

@@ -80,7 +80,7 @@ def build_judge(spec: str) -> Judge:
     The part after "@" or the first ":" is handed to the factory (a model spec, a member list).
     """
     spec = spec.strip()
-    name, argument = _split_spec(spec)
+    name, argument = split_judge_spec(spec)
     factory = _REGISTRY.get(name)
     if factory is None:
         raise ConfigError(
@@ -90,7 +90,8 @@ def build_judge(spec: str) -> Judge:
     return factory(argument)
 
 
-def _split_spec(spec: str) -> tuple[str, str | None]:
+def split_judge_spec(spec: str) -> tuple[str, str | None]:
+    """ "harm-llm@MODEL" -> ("harm-llm", "MODEL"); "refusal-keyword" -> (that, None)."""
     cut = [i for i in (spec.find("@"), spec.find(":")) if i >= 0]
     if not cut:
         return spec, None
