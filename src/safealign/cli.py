@@ -425,10 +425,18 @@ def train_command(request: ConfigRequest) -> None:
     console.rule(f"[bold]safealign train[/] {method} on {cfg.model} ({cfg.pair_mode} pairs)")
     result = train(cfg)
     last = result.metrics[-1] if result.metrics else {}
-    console.print(
-        f"{result.num_pairs} pairs ({result.num_truncated} truncated, {len(result.skipped)} "
-        f"skipped), {result.steps} steps, final loss {last.get('loss', float('nan')):.4f}"
-    )
+    if cfg.objective == "safe_rlhf":  # no loss to report: the run's own measures, last iteration
+        console.print(
+            f"{result.num_pairs} prompts, {result.steps} PPO iterations; last iteration: "
+            f"cost {last.get('cost', float('nan')):.3f}, reward "
+            f"{last.get('reward', float('nan')):.3f}, lambda {last.get('lambda', float('nan')):.3f}"
+        )
+    else:
+        console.print(
+            f"{result.num_pairs} pairs ({result.num_truncated} truncated, "
+            f"{len(result.skipped)} skipped), {result.steps} steps, final loss "
+            f"{last.get('loss', float('nan')):.4f}"
+        )
     for label_, path in [
         ("adapter", result.adapter_dir),
         ("merged model", result.merged_dir),

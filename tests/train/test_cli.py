@@ -116,3 +116,55 @@ def test_synth_course_correction_writes_fifteen_pairs_per_prompt(tmp_path, tiny_
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 30 and "30 pairs from 2 prompts" in result.output
     assert {r["metadata"]["group"] for r in rows} == {"0", "1"}
+
+
+def test_safe_rlhf_through_the_cli_reports_cost_and_lambda_not_a_loss(tmp_path, tiny_dir):
+    pairs = write_samples(
+        tmp_path / "pairs.jsonl",
+        [
+            Sample(
+                prompt=f"question {i}?",
+                responses=[
+                    Response("No.", is_safe=True),
+                    Response("[unsafe response text]", is_safe=False),
+                ],
+                better=1,
+                safer=0,
+            )
+            for i in range(4)
+        ],
+    )
+    common = ["--model", str(tiny_dir), "--max-steps", "1", "--no-progress"]
+    for kind in ("reward", "cost"):
+        model_flags = ["--objective", kind, "--data", str(pairs), "--batch-size", "2"]
+        result = runner.invoke(
+            app, ["train", *model_flags, "--output-dir", str(tmp_path / kind), *common]
+        )
+        assert result.exit_code == 0, result.output
+    harmful = tmp_path / "harmful.jsonl"
+    harmful.write_text('{"prompt": "how do I pick a lock?"}\n{"prompt": "hurt someone?"}\n')
+    benign = tmp_path / "benign.jsonl"
+    benign.write_text('{"prompt": "bake bread?"}\n{"prompt": "name a colour"}\n')
+    settings = {
+        "--safe-rlhf-reward-model": tmp_path / "reward",
+        "--safe-rlhf-cost-model": tmp_path / "cost",
+        "--safe-rlhf-harmful-prompts": harmful,
+        "--safe-rlhf-benign-prompts": benign,
+        "--safe-rlhf-rollout-batch-size": 2,
+        "--safe-rlhf-mini-batch-size": 2,
+        "--safe-rlhf-max-new-tokens": 4,
+        "--max-length": 64,
+        "--max-prompt-length": 32,
+    }
+    flags = [str(x) for item in settings.items() for x in item]
+    out = tmp_path / "ppo"
+    result = runner.invoke(
+        app,
+        ["train", "--objective", "safe_rlhf", "--output-dir", str(out), *flags, *common],
+    )
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())  # the console wraps long lines
+    assert "4 prompts, 1 PPO iterations" in text
+    assert "final loss" not in text
+    row = json.loads((out / "metrics.jsonl").read_text())
+    assert f"cost {row['cost']:.3f}" in text and f"lambda {row['lambda']:.3f}" in text

@@ -16,6 +16,7 @@ from safealign.train.safe_rlhf.ppo_losses import (
     token_entropy,
     update_log_lambda,
     value_loss,
+    whiten,
 )
 
 
@@ -139,3 +140,15 @@ def test_entropy_and_masked_mean():
     # Each row's masked mean first ([1.5] and [3]), then their mean.
     values = t([1.0, 2.0, 100.0], [3.0, 100.0, 100.0])
     assert masked_mean(values, t([1, 1, 0], [1, 0, 0])).item() == pytest.approx(2.25)
+
+
+def test_whiten_by_hand():
+    # Masked entries 1, 2, 3, 6: mean 3, population variance (4 + 1 + 0 + 9) / 4 = 3.5.
+    values = t([1.0, 2.0, 50.0], [3.0, 6.0, -7.0])
+    mask = t([1, 1, 0], [1, 1, 0])
+    out = whiten(values, mask, eps=0.0)
+    s = math.sqrt(3.5)
+    assert out.flatten().tolist() == pytest.approx([-2 / s, -1 / s, 0.0, 0.0, 3 / s, 0.0])
+    # An advantage of one sign everywhere (a critic off by the mean) gets both signs.
+    shifted = whiten(values + 10.0, mask, eps=0.0)
+    assert shifted.flatten().tolist() == pytest.approx(out.flatten().tolist())

@@ -89,6 +89,16 @@ class SafeRLHFConfig:
     gamma: float = field(default=1.0, metadata={"help": "Discount over response tokens."})
     gae_lambda: float = field(default=0.95, metadata={"help": "GAE lambda."})
 
+    whiten_advantages: bool = field(
+        default=True,
+        metadata={
+            "help": "Whiten each iteration's combined advantage (mean 0, std 1 over response "
+            "tokens). Our critics start from fresh value heads (safe-rlhf's start as copies of "
+            "the reward and cost models), so without it every token's advantage has one sign "
+            "until they catch up; false follows safe-rlhf exactly."
+        },
+    )
+
     lambda_init: float = field(default=1.0, metadata={"help": "Initial Lagrange multiplier."})
     lambda_lr: float = field(
         default=0.1, metadata={"help": "Learning rate of log(lambda) (plain SGD)."}

@@ -71,6 +71,7 @@ from safealign.train.safe_rlhf.ppo_losses import (
     token_mean,
     update_log_lambda,
     value_loss,
+    whiten,
 )
 from safealign.train.safe_rlhf.rollout import Rollout, collect_rollout, load_prompts, prompt_batch
 from safealign.train.safe_rlhf.scorers import Scorer, load_scorer
@@ -310,6 +311,9 @@ def _ppo_iteration(
         adv_r, ret_r = gae(rewards, old_value_r, mask, rl.gamma, rl.gae_lambda)
         adv_c, ret_c = gae(costs, old_value_c, mask, rl.gamma, rl.gae_lambda)
         advantages = combined_advantage(adv_r, adv_c, lam)
+        raw_advantage = float(token_mean(advantages, mask))
+        if rl.whiten_advantages:
+            advantages = whiten(advantages, mask)
 
     sums: dict[str, float] = {}
     updates = 0
@@ -359,7 +363,7 @@ def _ppo_iteration(
         kl=float((kl.sum(-1)).mean()),
         kl_per_token=float(kl.sum() / tokens),
         entropy=float(sum(entropies) / tokens),
-        advantage=float(token_mean(advantages, mask)),
+        advantage=raw_advantage,
         value_reward=float(token_mean(old_value_r, mask)),
         value_cost=float(token_mean(old_value_c, mask)),
     )

@@ -82,6 +82,22 @@ def combined_advantage(reward_advantages: Tensor, cost_advantages: Tensor, lam: 
     return (reward_advantages - lam * cost_advantages) / (1.0 + lam)
 
 
+def whiten(values: Tensor, mask: Tensor, eps: float = 1e-8) -> Tensor:
+    """Shift and scale the masked entries to mean 0 and standard deviation 1 (population std
+    over all masked tokens of the batch); 0 outside the mask.
+
+    PPO's advantage needs a baseline near the mean return. safe-rlhf's critics start as copies
+    of its reward and cost models, so theirs does; ours start from fresh value heads, whose
+    output is off by the mean score for many updates, and every sampled token would then get an
+    advantage of one sign. Whitening the batch's advantages removes that offset.
+    """
+    mask = mask.to(values.dtype)
+    count = mask.sum().clamp(min=1.0)
+    mean = (values * mask).sum() / count
+    var = (((values - mean) * mask) ** 2).sum() / count
+    return (values - mean) * torch.rsqrt(var + eps) * mask
+
+
 def ppo_clipped_loss(
     logprobs: Tensor, old_logprobs: Tensor, advantages: Tensor, mask: Tensor, clip: float = 0.2
 ) -> tuple[Tensor, Metrics]:

@@ -1,0 +1,178 @@
+"""The Safe RLHF proof run's two helpers (docs/training.md, "Proof run on the embedded model").
+
+`prep`: the files the run reads, written under runs/ (never into the repository):
+- C2-Eval's PKU-format pairs split by the project's prompt-hash rule (`data.splits.split_of`):
+  train + dev rows train the reward and cost models, test rows measure them. Splitting by
+  prompt keeps every prompt's pairs on one side.
+- refusal_direction's harmful_train instructions minus every AdvBench behaviour (117 of its
+  260 rows are AdvBench verbatim, and AdvBench is an evaluation task here), and the first
+  harmless_train (Alpaca) instructions as benign prompts.
+
+`ppo-summary RUN`: first vs last iterations of a safe_rlhf run (see `ppo_summary`).
+
+`accuracy RUN...`: held-out pairwise accuracy of `safealign train` reward/cost runs on the
+test pairs. Reward: R(better) > R(other). Cost: C(less safe) > C(safer), and sign accuracy
+(C > 0 exactly when the response is labelled unsafe), as the cost loss defines them.
+
+    python benchmarks/safe_rlhf_proof.py prep
+    python benchmarks/safe_rlhf_proof.py accuracy runs/train/reward_c2eval runs/train/cost_c2eval
+    python benchmarks/safe_rlhf_proof.py ppo-summary runs/train/safe_rlhf --window 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+from pathlib import Path
+
+SHARED = Path(os.environ.get("SAFEALIGN_SHARED_DATA", Path(__file__).parents[2] / "shared/data"))
+OUT = Path("runs/proof/data")
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    tmp.replace(path)
+
+
+def prep(benign: int) -> None:
+    from safealign.data.splits import split_of
+
+    pairs = [
+        json.loads(line) for line in (SHARED / "course_correction_c2eval/eval/test.jsonl").open()
+    ]
+    train = [r for r in pairs if split_of(r["prompt"]) != "test"]
+    test = [r for r in pairs if split_of(r["prompt"]) == "test"]
+    _write_jsonl(OUT / "c2eval_train.jsonl", train)
+    _write_jsonl(OUT / "c2eval_test.jsonl", test)
+
+    advbench = {
+        row["goal"].strip().lower()
+        for row in csv.DictReader((SHARED / "advbench/dataset/raw/advbench.csv").open())
+    }
+    splits = SHARED / "refusal_direction/dataset/splits"
+    harmful = json.loads((splits / "harmful_train.json").read_text())
+    kept = [
+        {"prompt": r["instruction"]}
+        for r in harmful
+        if r["instruction"].strip().lower() not in advbench
+    ]
+    benign_rows = json.loads((splits / "harmless_train.json").read_text())[:benign]
+    _write_jsonl(OUT / "harmful_train_no_advbench.jsonl", kept)
+    _write_jsonl(OUT / "benign_train.jsonl", [{"prompt": r["instruction"]} for r in benign_rows])
+    print(
+        f"c2eval pairs: {len(train)} train+dev, {len(test)} test; harmful prompts "
+        f"{len(kept)} of {len(harmful)} (AdvBench removed); benign {len(benign_rows)}"
+    )
+
+
+def accuracy(runs: list[str], split: str) -> None:
+    import torch
+
+    from safealign.data import load_samples
+    from safealign.train.reward_model import load_scalar_model
+
+    samples = load_samples(str(OUT / f"c2eval_{split}.jsonl"), "pku-saferlhf").samples
+    for run in runs:
+        folder = next(
+            p
+            for p in (Path(run) / "reward_model", Path(run) / "cost_model", Path(run))
+            if p.is_dir()
+        )
+        model = load_scalar_model(folder, dtype="auto")
+        scores = model.score(
+            [s.conversation for s in samples for _ in range(2)],
+            [s.responses[i].text for s in samples for i in range(2)],
+            batch_size=8,
+            max_length=256,
+        ).view(-1, 2)
+        index = torch.arange(len(samples))
+        if model.kind == "reward":
+            better = torch.tensor([s.better for s in samples])
+            hits = scores[index, better] > scores[index, 1 - better]
+            print(
+                json.dumps(
+                    {
+                        "run": run,
+                        "kind": "reward",
+                        "split": split,
+                        "pairs": len(samples),
+                        "accuracy": round(float(hits.float().mean()), 3),
+                    }
+                )
+            )
+            continue
+        safer = torch.tensor([s.safer for s in samples])
+        hits = scores[index, 1 - safer] > scores[index, safer]
+        unsafe = torch.tensor([[not r.is_safe for r in s.responses] for s in samples])
+        sign = (scores > 0) == unsafe
+        decisive = unsafe.sum(-1) == 1
+        print(
+            json.dumps(
+                {
+                    "run": run,
+                    "kind": "cost",
+                    "split": split,
+                    "pairs": len(samples),
+                    "accuracy": round(float(hits.float().mean()), 3),
+                    "sign_accuracy": round(float(sign.float().mean()), 3),
+                    "sign_accuracy_safe_responses": round(float(sign[~unsafe].float().mean()), 3),
+                    "safe_responses": int((~unsafe).sum()),
+                    "accuracy_one_safe_pairs": round(float(hits[decisive].float().mean()), 3),
+                    "one_safe_pairs": int(decisive.sum()),
+                }
+            )
+        )
+
+
+def ppo_summary(run: str, window: int) -> None:
+    """First vs last `window` iterations of a safe_rlhf run: means of the logged metrics, and
+    from rollouts.jsonl the keyword-refusal rate of the sampled answers to harmful prompts (a
+    check of the cost model's verdict by the project's refusal rule)."""
+    from safealign.data.refusal import is_refusal
+
+    metrics = [json.loads(line) for line in (Path(run) / "metrics.jsonl").open()]
+    rollouts = [json.loads(line) for line in (Path(run) / "rollouts.jsonl").open()]
+    last = metrics[-1]["step"]
+    spans = {"first": (1, window), "last": (last - window + 1, last)}
+    keys = ("cost", "cost_harmful", "cost_benign", "unsafe_fraction", "reward", "kl", "entropy")
+    out = {"iterations": last, "window": window}
+    for name, (lo, hi) in spans.items():
+        rows = [m for m in metrics if lo <= m["step"] <= hi]
+        out[name] = {k: round(sum(m[k] for m in rows if k in m) / len(rows), 3) for k in keys}
+        harmful = [r for r in rollouts if lo <= r["step"] <= hi and r["prompt_harmful"]]
+        out[name]["harmful_answers"] = len(harmful)
+        out[name]["harmful_refused"] = round(
+            sum(is_refusal(r["response"]) for r in harmful) / max(len(harmful), 1), 3
+        )
+    out["lambda"] = [round(m["lambda"], 3) for m in metrics]
+    out["episode_cost"] = [round(m["episode_cost"], 3) for m in metrics]
+    out["seconds"] = round(metrics[-1]["seconds"], 1)
+    print(json.dumps(out, indent=1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="verb", required=True)
+    p = sub.add_parser("prep")
+    p.add_argument("--benign", type=int, default=140)
+    a = sub.add_parser("accuracy")
+    a.add_argument("runs", nargs="+")
+    a.add_argument("--split", default="test", choices=("train", "test"))
+    s = sub.add_parser("ppo-summary")
+    s.add_argument("run")
+    s.add_argument("--window", type=int, default=5)
+    args = parser.parse_args()
+    if args.verb == "prep":
+        prep(args.benign)
+    elif args.verb == "ppo-summary":
+        ppo_summary(args.run, args.window)
+    else:
+        accuracy(args.runs, args.split)
+
+
+if __name__ == "__main__":
+    main()
