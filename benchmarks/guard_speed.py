@@ -2,7 +2,7 @@
 p50 latency at batch 1, and length-sorted against in-order batches.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/guard_speed.py [--texts 256] [--rounds 3]
-        [--llm-texts 16] [--short]
+        [--llm-texts 16] [--short] [--guards embedded,previous]
 
 Texts are real user-written messages sampled from the held-out test splits of the shared
 user-content sets (tweets, Reddit and Gab posts, hate-speech comments; `--short` uses eight short
@@ -72,6 +72,11 @@ def main() -> None:
     parser.add_argument("--llm-texts", type=int, default=16, help="0 skips the LLM guard")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--short", action="store_true", help="short requests, not real text")
+    parser.add_argument(
+        "--guards",
+        default="embedded",
+        help="comma-separated guard specs to time side by side (e.g. embedded,previous)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.short:
@@ -87,7 +92,12 @@ def main() -> None:
     print(f"load average before: {os.getloadavg()}")
     st32 = load_encoder("embedded")
     st16 = load_encoder("embedded").to(torch.bfloat16)
-    guards = {dtype: load_guard("embedded", dtype=dtype) for dtype in ("float32", "bfloat16")}
+    specs = args.guards.split(",")
+    guards = {
+        (spec, dtype): load_guard(spec, dtype=dtype)
+        for spec in specs
+        for dtype in ("float32", "bfloat16")
+    }
     variants: dict[tuple[str, str, int], Callable[[list[str]], object]] = {}
     for bs in (1, 32):
         variants[("SentenceTransformer.encode (MiniLM)", "float32", bs)] = lambda b, bs=bs: (
@@ -96,9 +106,9 @@ def main() -> None:
         variants[("SentenceTransformer.encode (MiniLM)", "bfloat16", bs)] = lambda b, bs=bs: (
             st16.encode(b, batch_size=bs)
         )
-        for dtype, guard in guards.items():
-            variants[("encoder guard (all heads, verdicts)", dtype, bs)] = (
-                lambda b, g=guard, bs=bs: g.classify(b, batch_size=bs)
+        for (spec, dtype), guard in guards.items():
+            variants[(f"encoder guard {spec}", dtype, bs)] = lambda b, g=guard, bs=bs: g.classify(
+                b, batch_size=bs
             )
     with torch.inference_mode():
         for fn in variants.values():  # warm-up
@@ -109,14 +119,13 @@ def main() -> None:
                 best[key] = max(best[key], rate(fn, texts, key[2]))
     rows = [(*key, r) for key, r in best.items()]
     with torch.inference_mode():
-        guard = guards["float32"]
+        guard = guards[(specs[0], "float32")]
         in_order = max(rate(lambda b: guard.classify(b, batch_size=32), texts, 32) for _ in "ab")
         sorted_rate = max(
             rate(lambda b: guard.classify(b, batch_size=32), texts, len(texts)) for _ in "ab"
         )
         latency = {
-            dtype: p50_latency(lambda b, g=g: g.classify(b), texts[:64])
-            for dtype, g in guards.items()
+            key: p50_latency(lambda b, g=g: g.classify(b), texts[:64]) for key, g in guards.items()
         }
 
     if args.llm_texts:
@@ -136,20 +145,20 @@ def main() -> None:
             )
     print(f"load average after: {os.getloadavg()}")
     print(
-        f"encoder guard float32, batches of 32: in input order {in_order:.1f} texts/s, "
+        f"encoder guard {specs[0]} float32, batches of 32: in input order {in_order:.1f} texts/s, "
         f"length-sorted {sorted_rate:.1f} texts/s ({sorted_rate / in_order:.2f}x)"
     )
-    for dtype, ms in latency.items():
-        print(f"encoder guard {dtype}: p50 latency at batch 1 = {ms:.1f} ms")
+    for (spec, dtype), ms in latency.items():
+        print(f"encoder guard {spec} {dtype}: p50 latency at batch 1 = {ms:.1f} ms")
     print(f"{'guard':38s} {'dtype':9s} {'batch':>5s} {'texts/s':>9s}")
     for name, dtype, bs, r in rows:
         print(f"{name:38s} {dtype:9s} {bs:5d} {r:9.1f}")
     for bs in (1, 32):
         reference = best[("SentenceTransformer.encode (MiniLM)", "float32", bs)]
-        for dtype in ("float32", "bfloat16"):
-            guard_rate = best[("encoder guard (all heads, verdicts)", dtype, bs)]
+        for spec, dtype in guards:
+            guard_rate = best[(f"encoder guard {spec}", dtype, bs)]
             print(
-                f"batch {bs:2d}: encoder guard {dtype} / SentenceTransformer float32 = "
+                f"batch {bs:2d}: encoder guard {spec} {dtype} / SentenceTransformer float32 = "
                 f"{guard_rate / reference:.2f}x"
             )
 

@@ -10,7 +10,7 @@ import torch
 from transformers import AutoTokenizer, BertConfig, BertModel
 
 from safealign.errors import ModelLoadError
-from safealign.guard.encoder_guard import EncoderGuard, pool_features
+from safealign.guard.encoder_guard import EncoderGuard, EncoderGuardConfig, pool_features
 from safealign.guard.encoder_training import EncoderGuardTrainConfig, train_encoder_guard
 from safealign.guard.examples import GuardExample
 from safealign.models.encoder import embedded_encoder_path
@@ -107,6 +107,20 @@ def test_training_improves_the_guard_and_calibration_lands_in_the_config(tiny_en
     assert set(result.dev_metrics) >= {"prompt", "response", "refusal"}
     assert config.temperatures["prompt"] != 1.0  # fitted, not the default
     assert 0.0 < config.thresholds["prompt"] < 1.0
+
+
+def test_bf16_autocast_trains_only_the_top_layers(tiny_encoder) -> None:
+    """Full fine-tuning of the top layer in bfloat16 autocast: the loss falls, the top layer's
+    float32 weights move, the layer below and the embeddings stay the base encoder's."""
+    config = _config(tiny_encoder, finetune="full", full_layers=1, delta_rank=0, bf16_autocast=True)
+    result = train_encoder_guard(_examples(), _examples(), config)
+    assert result.losses[-1] < result.losses[0] / 2
+    base = EncoderGuard.build(EncoderGuardConfig(encoder=tiny_encoder, lora_rank=0)).encoder
+    tuned = dict(result.guard.encoder.named_parameters())
+    for name, param in base.named_parameters():
+        assert tuned[name].dtype == torch.float32
+        moved = not torch.equal(tuned[name], param)
+        assert moved == name.startswith("encoder.layer.1."), name
 
 
 def test_verdicts_follow_the_contract(tiny_encoder) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from safealign.errors import ConfigError
 from safealign.guard.encoder_guard import (
@@ -72,3 +73,37 @@ def test_a_mixture_refuses_held_out_sets_even_for_research(held_out) -> None:
     config = MixtureTrainConfig(sources=["user-content", held_out], permissive_only=False)
     with pytest.raises(ConfigError, match=f'"{held_out}" is held out for evaluation'):
         train_guard_mixture(config)
+
+
+def test_tuning_the_top_layers_ships_only_their_change(tmp_path) -> None:
+    """`full_layers`: the layers below stay the base encoder's, so the saved delta holds only
+    the top layers, and loading it on the base encoder rebuilds the tuned guard."""
+    config = EncoderGuardConfig(
+        categories=["Violence", "Crime"], finetune="full", full_layers=2, delta_rank=0
+    )
+    guard = EncoderGuard.build(config)
+    trainable = {n for n, p in guard.encoder.named_parameters() if p.requires_grad}
+    assert trainable and all(
+        n.startswith(("encoder.layer.4.", "encoder.layer.5.")) for n in trainable
+    )
+    assert any(n.startswith("encoder.layer.4.") for n in trainable)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for param in guard.encoder.parameters():
+            if param.requires_grad:
+                param.add_(0.01 * torch.randn_like(param))
+    guard.save(tmp_path / "g")
+    saved = load_file(str(tmp_path / "g" / "guard.safetensors"))
+    delta_names = [k for k in saved if k.startswith("delta.")]
+    assert len(delta_names) == len(trainable)
+    assert all(
+        k.startswith(("delta.encoder.layer.4.", "delta.encoder.layer.5.")) for k in delta_names
+    )
+    loaded = EncoderGuard.load(tmp_path / "g")
+    base = EncoderGuard.build(EncoderGuardConfig(categories=["Violence", "Crime"], lora_rank=0))
+    base.heads.load_state_dict(guard.heads.state_dict())
+    _, tuned_logits = guard.raw_logits(TEXTS)
+    _, loaded_logits = loaded.raw_logits(TEXTS)
+    _, base_logits = base.raw_logits(TEXTS)
+    assert torch.allclose(tuned_logits["binary"], loaded_logits["binary"], atol=2e-3)
+    assert not torch.allclose(base_logits["binary"], loaded_logits["binary"], atol=2e-3)

@@ -70,6 +70,9 @@ class EncoderGuardConfig:
     finetune: str = "lora"
     """"lora" (adapters on the top `lora_layers`, or a frozen encoder at rank 0) or "full"
     (every encoder weight but the word embeddings trains; saved as a low-rank delta)."""
+    full_layers: int = 0
+    """Full fine-tuning: train only the top this many encoder layers (the backward pass stops
+    there and only their change ships); 0 trains every weight but the word embeddings."""
     delta_rank: int = 64
     """Full fine-tuning: each weight matrix's change is saved as its best rank-`delta_rank`
     approximation (SVD) in fp16, so the shipped guard stays a few MB; 0 saves it whole."""
@@ -162,7 +165,7 @@ class EncoderGuard:
         encoder, tokenizer = load_guard_encoder(config.encoder)
         if config.finetune == "full":
             for name, param in encoder.named_parameters():
-                param.requires_grad = "word_embeddings" not in name
+                param.requires_grad = _fully_tuned(name, config, encoder.config.num_hidden_layers)
         elif config.lora_rank > 0:
             encoder = _attach_lora(encoder, config)
         else:
@@ -425,11 +428,13 @@ def combine_views(logits: dict[str, Tensor], owner: Sequence[int], count: int) -
 
 def encoder_delta(base: nn.Module, tuned: nn.Module, rank: int) -> dict[str, Tensor]:
     """The change fine-tuning made to each trainable encoder weight, in fp16: matrices as
-    rank-`rank` factors (`delta.NAME.u` @ `delta.NAME.v`), vectors whole (`delta.NAME`)."""
+    rank-`rank` factors (`delta.NAME.u` @ `delta.NAME.v`), vectors whole (`delta.NAME`).
+    Frozen weights (`requires_grad` off: the word embeddings, layers below `full_layers`) are
+    left out, so a guard that tunes its top layers ships only their change."""
     base_params = dict(base.named_parameters())
     out = {}
     for name, param in tuned.named_parameters():
-        if "word_embeddings" in name:
+        if "word_embeddings" in name or not param.requires_grad:
             continue
         diff = (param.detach().float() - base_params[name].detach().float()).cpu()
         if diff.ndim == 2 and rank > 0 and rank < min(diff.shape):
@@ -450,6 +455,16 @@ def apply_encoder_delta(encoder: nn.Module, tensors: dict[str, Tensor]) -> None:
         elif f"delta.{name}.u" in tensors:
             u, v = tensors[f"delta.{name}.u"].float(), tensors[f"delta.{name}.v"].float()
             param.add_((u @ v).to(param.dtype))
+
+
+def _fully_tuned(name: str, config: EncoderGuardConfig, num_layers: int) -> bool:
+    """Whether full fine-tuning trains the encoder parameter `name`."""
+    if "word_embeddings" in name:
+        return False
+    if config.full_layers <= 0:
+        return True
+    top = range(max(0, num_layers - config.full_layers), num_layers)
+    return any(f"layer.{i}." in name for i in top)
 
 
 def _approx_length(turns: Turns) -> int:

@@ -60,6 +60,8 @@ class EncoderGuardTrainConfig:
     finetune: str = "lora"
     """"lora" (adapters, or heads only at lora_rank 0) or "full" (the whole encoder but its
     word embeddings trains, at `learning_rate`)."""
+    full_layers: int = 0
+    """Full fine-tuning: train only the top this many encoder layers (0 = all)."""
     delta_rank: int = 64
     """Full fine-tuning: rank of the saved weight changes (0 = saved whole)."""
     hidden_size: int = 256
@@ -80,6 +82,9 @@ class EncoderGuardTrainConfig:
     """Weight positives by negatives/positives per head, so rare harms are not ignored."""
     seed: int = 0
     """Seed for initialisation, shuffling and dropout."""
+    bf16_autocast: bool = False
+    """Run the training forward in bfloat16 autocast (weights and optimiser stay float32):
+    several times faster on CPUs with AMX / avx512_bf16, slower on CPUs without."""
     max_steps: int | None = None
     """Stop after this many steps (None: run all epochs)."""
     max_train_examples: int | None = None
@@ -118,6 +123,7 @@ def train_encoder_guard(
             lora_rank=config.lora_rank,
             lora_layers=config.lora_layers,
             finetune=config.finetune,
+            full_layers=config.full_layers,
             delta_rank=config.delta_rank,
             opening_tokens=config.opening_tokens,
             severity=any(e.severity is not None for e in train),
@@ -151,7 +157,8 @@ def train_encoder_guard(
     losses = []
     for indices in tqdm(batches[:total], desc="guard train", unit="step"):
         chunk = [train[i] for i in indices]
-        logits = guard.logits(guard.tokenize([e.turns for e in chunk]))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16_autocast):
+            logits = guard.logits(guard.tokenize([e.turns for e in chunk]))
         batch_targets = {k: v[indices] for k, v in targets.items()}
         loss = guard_loss(logits, batch_targets, pos_weights)
         optimizer.zero_grad()
