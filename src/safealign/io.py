@@ -116,6 +116,20 @@ class Journal:
             os.fsync(handle.fileno())
         self.done.update(units)
 
+    @staticmethod
+    def count(path: str | Path) -> int:
+        """Units recorded in a journal's whole lines (0 if there is none), for progress lines."""
+        path = Path(path)
+        if not path.is_file():
+            return 0
+        seen: set[int] = set()
+        for line in path.read_bytes().decode("utf-8", errors="replace").splitlines()[1:]:
+            try:
+                seen.update(int(k) for k, _ in json.loads(line)["done"])
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                continue
+        return len(seen)
+
     def _read(self) -> dict[int, Any]:
         lines = self.path.read_bytes().decode("utf-8", errors="replace").splitlines()
         try:
