@@ -28,6 +28,19 @@ class StopRequest:
     requested: bool = False
 
 
+class StoppedAt(KeyboardInterrupt):
+    """A loop stopped at a safe point after Ctrl-C and says where, and what it saved.
+
+    A KeyboardInterrupt, so code that only knows Ctrl-C still sees one; the caller that knows
+    the command line turns it into `RunInterrupted` with the resume command.
+    """
+
+    def __init__(self, stopped_at: str, saved: str) -> None:
+        super().__init__(f"stopped at {stopped_at}; saved: {saved}")
+        self.stopped_at = stopped_at
+        self.saved = saved
+
+
 @contextlib.contextmanager
 def stop_requests(what: str = "step") -> Iterator[StopRequest]:
     """Defer SIGINT to the loop's safe points while the block runs; restore the handler after.

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from safealign.interrupts import StopRequest, stop_requests
+from safealign.interrupts import StoppedAt, StopRequest, stop_requests
 from safealign.io import Journal
 from safealign.models import ctranslate2_generation
 from safealign.models.chat import Conversation, end_of_turn_ids, render_prompt
@@ -101,8 +101,8 @@ def generate(
 ) -> list[list[Generation]]:
     """Generate `config.num_samples` continuations for each conversation, in input order.
 
-    With `journal` (a file), finished batches are recorded there and Ctrl-C raises
-    KeyboardInterrupt after the current batch; with `resume`, batches the journal already holds
+    With `journal` (a file), finished batches are recorded there and Ctrl-C raises `StoppedAt`
+    (a KeyboardInterrupt) after the current batch; with `resume`, batches the journal already holds
     for the same model, prompts and decoding are read back instead of generated.
     """
     config = config or GenerationConfig()
@@ -165,7 +165,10 @@ def generate(
             if record:
                 record.add({index: [_journal_fields(g) for g in results[index]] for index in batch})
                 if stop.requested:
-                    raise KeyboardInterrupt
+                    done = len(record.done)
+                    raise StoppedAt(
+                        f"prompt {done} of {len(texts)}", f"answers to {done} prompts in {journal}"
+                    )
     bar.close()
     return results
 
