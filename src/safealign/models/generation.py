@@ -132,7 +132,7 @@ def generate(
         record = Journal(journal, fingerprint, resume=resume)
     bar = tqdm(total=len(texts), desc="generating", unit="prompt", disable=not progress)
     waiting = stop_requests("batch") if record else contextlib.nullcontext(StopRequest())
-    with waiting as stop:
+    with waiting as stop, contextlib.closing(bar):  # closed also on Ctrl-C: its line ends
         for batch_number, batch in enumerate(batches):
             if record and all(index in record.done for index in batch):
                 for index in batch:
@@ -169,7 +169,6 @@ def generate(
                     raise StoppedAt(
                         f"prompt {done} of {len(texts)}", f"answers to {done} prompts in {journal}"
                     )
-    bar.close()
     return results
 
 
