@@ -745,7 +745,8 @@ def main() -> None:
     """Entry point that turns safealign's own errors into one clear line and exit code 2, and
     Ctrl-C into one line (where it stopped, what is saved, how to resume) and exit code 130."""
     try:
-        app(standalone_mode=False)
+        # typer turns a KeyboardInterrupt raised in a verb into the return value 130 here
+        status = app(standalone_mode=False)
     except RunInterrupted as exc:
         err_console.print(
             f"[bold red]safealign:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
@@ -756,10 +757,9 @@ def main() -> None:
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except (typer.Abort, KeyboardInterrupt) as exc:  # click turns Ctrl-C into Abort
-        if isinstance(exc, KeyboardInterrupt) or isinstance(exc.__cause__, KeyboardInterrupt):
-            err_console.print("[bold red]safealign:[/] interrupted (Ctrl-C) before it finished")
-            sys.exit(INTERRUPTED)
+    except KeyboardInterrupt:  # outside the verb: while the command line is parsed
+        status = INTERRUPTED
+    except typer.Abort:
         sys.exit(1)
     except typer.TyperException as exc:  # usage errors: unknown option, missing argument, ...
         show = getattr(exc, "show", None)
@@ -768,6 +768,10 @@ def main() -> None:
         else:
             err_console.print(f"[bold red]safealign:[/] {exc}", highlight=False)
         sys.exit(getattr(exc, "exit_code", 2))
+    if status == INTERRUPTED:  # Ctrl-C where no loop could say more (loading, a short verb)
+        err_console.print("[bold red]safealign:[/] interrupted (Ctrl-C) before it finished")
+    if isinstance(status, int) and status:
+        sys.exit(status)
 
 
 if __name__ == "__main__":

@@ -175,8 +175,6 @@ def test_eval_run_interrupted_keeps_its_answers_and_resumes_to_the_same_generati
         str(tiny_dir),
         "--dtype",
         "float32",
-        "--limit",
-        "52",
         "--max-new-tokens",
         "48",
         "--batch-size",
@@ -197,8 +195,8 @@ def test_eval_run_interrupted_keeps_its_answers_and_resumes_to_the_same_generati
     assert match, line
     stopped_at, saved, resume = match.groups()
     answered = lines_in(journal) - 1  # one prompt per batch; line 1 is the header
-    assert 1 <= answered < 52
-    assert stopped_at == f"prompt {answered} of 52"
+    assert 1 <= answered < 130  # the suite's 130 prompts
+    assert stopped_at == f"prompt {answered} of 130"
     assert saved == f"answers to {answered} prompts in {journal}"
     assert resume == f"safealign eval run --config {run / 'eval_config.json'} --resume"
     assert not (run / "generations.jsonl").exists()
