@@ -87,11 +87,12 @@ def test_the_interrupt_line_names_the_kind_in_its_resume_command(tmp_path):
     from safealign.guard.recipe import GuardTrainConfig
 
     config = GuardTrainConfig(output=str(tmp_path / "guard"), dev_limit=7)
-    work = work_folder(tmp_path / "guard", config)
+    work = work_folder(config.output)
+    stop = StoppedAt("step 5 of 12", "state")
+    error = interrupted("encoder", work, config, stop, resumable=True)
     # what `guard train --config FILE --resume` loads (YAML section "train", or the top level)
     loaded = load_config(GuardTrainConfig, work / "config.json", {"resume": True}, "train")
     assert loaded == GuardTrainConfig(output=str(tmp_path / "guard"), dev_limit=7, resume=True)
-    error = interrupted("encoder", work, StoppedAt("step 5 of 12", "state"), resumable=True)
     assert shlex.split(error.resume) == [
         *("safealign", "guard", "train", "--config", str(work / "config.json")),
         *("--kind", "encoder", "--resume"),

@@ -12,6 +12,7 @@ import dataclasses
 import os
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from safealign.config import config_to_dict
@@ -55,14 +56,7 @@ def run_generation_task(
         )
     out = run_dir_for(config.out, task.name, config.model)
     out.mkdir(parents=True, exist_ok=True)
-    as_run = dataclasses.replace(config, out=str(out), resume=False)
-    write_json_atomic(
-        out / EVAL_CONFIG, config_to_dict(as_run) | {"settings": dataclasses.asdict(settings)}
-    )
-    if backend is not None or loaded is not None:  # in memory: no command can rebuild them
-        resume = f"run_eval() again with resume=True and the same model (out={out})"
-    else:
-        resume = resume_command("eval run", out / EVAL_CONFIG)
+    in_memory = backend is not None or loaded is not None
     backend = backend or make_backend(config, loaded)
     generation = generation_for(task, config)
     started = time.time()
@@ -79,7 +73,7 @@ def run_generation_task(
         raise RunInterrupted(
             stopped_at=f"prompt {done} of {len(items)}",
             saved=f"answers to {done} prompts in {out / JOURNAL}",
-            resume=resume,
+            resume=resume_eval(config, settings, out, in_memory),
         ) from None
     seconds = time.time() - started
     rows = generation_rows(items, outputs, backend, generation)
@@ -105,8 +99,19 @@ def run_generation_task(
         raise RunInterrupted(
             stopped_at=f"judging, all {len(items)} prompts answered",
             saved=f"{len(rows)} answers in {out / GENERATIONS}",
-            resume=resume,
+            resume=resume_eval(config, settings, out, in_memory),
         ) from None
+
+
+def resume_eval(config: EvalConfig, settings: Any, out: Path, in_memory: bool) -> str:
+    """The command that resumes an interrupted run: `eval run` with the config as run, saved
+    in the run directory. A model or backend given in memory cannot be named by a command."""
+    if in_memory:
+        return f"run_eval() again with resume=True and the same model (out={out})"
+    as_run = dataclasses.replace(config, out=str(out), resume=False)
+    saved = config_to_dict(as_run) | {"settings": dataclasses.asdict(settings)}
+    write_json_atomic(out / EVAL_CONFIG, saved)
+    return resume_command("eval run", out / EVAL_CONFIG)
 
 
 def generation_for(task: Task, config: EvalConfig) -> GenerationConfig:

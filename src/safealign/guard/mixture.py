@@ -102,13 +102,13 @@ def train_guard_mixture(config: MixtureTrainConfig) -> TrainResult:
     dev = mixture_examples(config, "dev", None)
     if len(dev) > config.dev_limit:
         dev = random.Random(0).sample(dev, config.dev_limit)
-    work = work_folder(config.output, config)
+    work = work_folder(config.output)
     try:
         result = train_encoder_guard(
             train, dev, config.encoder, checkpoint=work, resume=config.resume
         )
     except KeyboardInterrupt as exc:
-        raise interrupted("mixture", work, exc, resumable=True) from None
+        raise interrupted("mixture", work, config, exc, resumable=True) from None
     result.guard.config.training.update(
         {
             "sources": {d.name: d.license for d in entries},

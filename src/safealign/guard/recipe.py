@@ -71,11 +71,11 @@ def train_guard_from_sources(config: GuardTrainConfig) -> TrainResult:
     """
     require_trainable(config.sources, permissive_only=config.permissive_only)
     root = shared_data_dir(config.data_dir)
-    work = work_folder(config.output, config)
+    work = work_folder(config.output)
     try:
         result = _train_from_sources(config, root, work)
     except KeyboardInterrupt as exc:
-        raise interrupted("encoder", work, exc, resumable=True) from None
+        raise interrupted("encoder", work, config, exc, resumable=True) from None
     shutil.rmtree(work, ignore_errors=True)
     return result
 
@@ -160,7 +160,7 @@ def train_llm_guard_from_sources(config: LLMGuardRecipeConfig) -> list[float]:
     examples = examples_from_samples(with_refusals(samples, 0.3))
     if len(examples) > config.max_examples:
         examples = random.Random(config.train.seed).sample(examples, config.max_examples)
-    work = work_folder(config.output, config)
+    work = work_folder(config.output)
     try:
         guard = LLMGuard(
             load_model(config.model, dtype=config.dtype),
@@ -168,7 +168,7 @@ def train_llm_guard_from_sources(config: LLMGuardRecipeConfig) -> list[float]:
         )
         losses = train_llm_guard(guard, examples, config.train)
     except KeyboardInterrupt as exc:
-        raise interrupted("llm", work, exc, resumable=False) from None
+        raise interrupted("llm", work, config, exc, resumable=False) from None
     guard.save(config.output)
     shutil.rmtree(work, ignore_errors=True)
     return losses

@@ -1,8 +1,8 @@
 """Ctrl-C in `safealign guard train`: the work folder beside the guard, and what the user reads.
 
-`<output>.checkpoint/` holds the recipe's config as run (what `--resume` loads) and, once a
-Ctrl-C stopped the encoder loop at a step, its training state. It is removed when the guard is
-saved. Answers the LM generates for the response heads are cached as they come (see
+After a Ctrl-C, `<output>.checkpoint/` holds the recipe's config as run (what the resume command
+loads) and, when the encoder loop stopped at a step, its training state. It is removed when the
+guard is saved. Answers the LM generates for the response heads are cached as they come (see
 `guard.generated`), so an interrupted generation resumes by itself.
 """
 
@@ -17,19 +17,20 @@ from safealign.interrupts import StoppedAt, resume_command
 from safealign.io import write_json_atomic
 
 
-def work_folder(output: str | Path, config: Any) -> Path:
-    """Create `<output>.checkpoint/` with the recipe config as run (resume off) in it."""
-    work = Path(f"{output}.checkpoint")
-    work.mkdir(parents=True, exist_ok=True)
+def work_folder(output: str | Path) -> Path:
+    """`<output>.checkpoint/`: where a stopped run's state and config go."""
+    return Path(f"{output}.checkpoint")
+
+
+def interrupted(
+    kind: str, work: Path, config: Any, exc: KeyboardInterrupt, resumable: bool
+) -> RunInterrupted:
+    """`RunInterrupted` for a guard recipe of `--kind kind` stopped by `exc`; writes the recipe
+    config as run (resume off) into `work`, for the resume command."""
     settings = asdict(config)
     if "resume" in settings:
         settings["resume"] = False
     write_json_atomic(work / "config.json", settings)
-    return work
-
-
-def interrupted(kind: str, work: Path, exc: KeyboardInterrupt, resumable: bool) -> RunInterrupted:
-    """`RunInterrupted` for a guard recipe of `--kind kind` stopped by `exc`."""
     if isinstance(exc, StoppedAt):
         stopped_at, saved = exc.stopped_at, exc.saved
     else:

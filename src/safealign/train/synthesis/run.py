@@ -1,9 +1,9 @@
 """From a synth config to a pairs file: read the source, load the model, synthesize, save.
 
 While a verb runs, its answers are recorded batch by batch in a journal folder beside the output
-(`redteam.jsonl` -> `redteam.journal/`, with the config as run). Ctrl-C stops after the current
-batch with `RunInterrupted`; `--resume` reuses the recorded answers. The folder is removed once
-the output is written.
+(`redteam.jsonl` -> `redteam.journal/`). Ctrl-C stops after the current batch with
+`RunInterrupted`, writing the config as run there too (what the resume command loads);
+`--resume` reuses the recorded answers. The folder is removed once the output is written.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def run_course_correction(config: CourseCorrectionConfig, progress: bool = True)
     )
     items = harmful_responses(samples, config.min_punctuation)
     prompt_only = [s for s in samples if not s.responses]
-    work = journal_folder(config.output, config)
+    work = Path(config.output).with_suffix(".journal")
     answers, continuations = (work / name for name in COURSE_CORRECTION_JOURNALS)
     loaded = None
     asked: list[Sample] = []
@@ -78,6 +78,7 @@ def run_course_correction(config: CourseCorrectionConfig, progress: bool = True)
     except KeyboardInterrupt:
         stages = [("answers to prompt-only requests", answers, len(asked))] if asked else []
         stages.append(("continuations", continuations, len(items) * (NUM_CUTS + 1)))
+        write_journal_config(work, config)
         raise interrupted_synthesis("synth course-correction", work, stages) from None
     if not items:
         shutil.rmtree(work, ignore_errors=True)
@@ -115,7 +116,7 @@ def run_redteam(config: RedTeamConfig, progress: bool = True) -> SynthesisResult
             column_map=config.helpfulness_column_map,
         )
         prompts += [_with_harm(s, False) for s in benign]
-    work = journal_folder(config.output, config)
+    work = Path(config.output).with_suffix(".journal")
     try:
         policy = load_model(config.model, dtype=config.dtype)
         pairs = synthesize_redteam(prompts, policy, config, progress=progress, journal_dir=work)
@@ -127,19 +128,16 @@ def run_redteam(config: RedTeamConfig, progress: bool = True) -> SynthesisResult
             (name, work / file, len(prompts))
             for name, file in zip(passes, REDTEAM_JOURNALS, strict=False)
         ]
+        write_journal_config(work, config)
         raise interrupted_synthesis("synth redteam", work, stages) from None
     write_jsonl_atomic(config.output, (p.to_dict() for p in pairs))
     shutil.rmtree(work, ignore_errors=True)
     return SynthesisResult(Path(config.output), len(prompts), len(pairs))
 
 
-def journal_folder(output: str | Path, config: CourseCorrectionConfig | RedTeamConfig) -> Path:
-    """`<output without suffix>.journal/`, holding the config as run (what --resume loads)."""
-    work = Path(output).with_suffix(".journal")
-    work.mkdir(parents=True, exist_ok=True)
-    settings = config_to_dict(config) | {"resume": False}
-    write_json_atomic(work / "config.json", settings)
-    return work
+def write_journal_config(work: Path, config: CourseCorrectionConfig | RedTeamConfig) -> None:
+    """The config as run, in the journal folder `work` (what the resume command loads)."""
+    write_json_atomic(work / "config.json", config_to_dict(config) | {"resume": False})
 
 
 def interrupted_synthesis(
