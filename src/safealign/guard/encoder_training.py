@@ -170,9 +170,8 @@ def train_encoder_guard(
         losses = load_training_state(checkpoint, guard, optimizer, scheduler, fingerprint)
     waiting = stop_requests("guard training step") if checkpoint else nullcontext(StopRequest())
     with waiting as stop:
-        for step in tqdm(
-            range(len(losses), total), desc="guard train", unit="step", initial=len(losses)
-        ):
+        steps = range(len(losses), total)
+        for step in tqdm(steps, "guard train", total=total, initial=len(losses), unit="step"):
             indices = batches[step]
             chunk = [train[i] for i in indices]
             logits = guard.logits(guard.tokenize([e.turns for e in chunk]))
