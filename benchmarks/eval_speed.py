@@ -5,7 +5,8 @@ Run: .venv/bin/python benchmarks/eval_speed.py [--sequential-prompts 40] [--new-
 The batched pass runs twice on the same prompts: the PyTorch path at batch 16, what every verb
 used before, and the default path now (batch 64; CTranslate2 for float32 models, torch for bf16
 ones), with the time ratio and how many of the 450 answers are identical (in bf16 a different
-batch shape rounds differently, so some near-tied greedy choices flip; in float32 none do). `--limit N` times fewer prompts.
+batch shape rounds differently, so some near-tied greedy choices flip; in float32 none do).
+`--limit N` times fewer prompts.
 
 The batched pass answers all 450 XSTest prompts. One-at-a-time generation runs at ~14 tok/s on
 two CPU cores (over 30 minutes for all 450), so by default it answers a fixed, evenly spread

@@ -16,6 +16,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from safealign.cli_options import ConfigRequest, config_verb
@@ -28,7 +29,7 @@ from safealign.data import (
     render_summary,
     save_samples,
 )
-from safealign.errors import ConfigError, DataError, SafealignError
+from safealign.errors import ConfigError, DataError, RunInterrupted, SafealignError
 
 # Verbs name their config classes as "module:Name" and import what they run inside their body:
 # heavy import deferred so the CLI starts fast (safealign.cli_options builds a verb on first use).
@@ -766,15 +767,29 @@ def report_command(
 # ---------------------------------------------------------------------------------------------
 
 
+INTERRUPTED = 130
+"""Exit status after Ctrl-C (128 + SIGINT), as shells report it: a script that chains verbs
+sees that the verb did not finish."""
+
+
 def main() -> None:
-    """Entry point that turns safealign's own errors into one clear line and exit code 2."""
+    """Entry point that turns safealign's own errors into one clear line and exit code 2, and
+    Ctrl-C into one line (where it stopped, what is saved, how to resume) and exit code 130."""
     try:
-        app(standalone_mode=False)
+        # typer turns a KeyboardInterrupt raised in a verb into the return value 130 here
+        status = app(standalone_mode=False)
+    except RunInterrupted as exc:
+        err_console.print(
+            f"[bold red]safealign:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
+        sys.exit(INTERRUPTED)
     except SafealignError as exc:
         err_console.print(f"[bold red]safealign:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
+    except KeyboardInterrupt:  # outside the verb: while the command line is parsed
+        status = INTERRUPTED
     except typer.Abort:
         sys.exit(1)
     except typer.TyperException as exc:  # usage errors: unknown option, missing argument, ...
@@ -784,6 +799,10 @@ def main() -> None:
         else:
             err_console.print(f"[bold red]safealign:[/] {exc}", highlight=False)
         sys.exit(getattr(exc, "exit_code", 2))
+    if status == INTERRUPTED:  # Ctrl-C where no loop could say more (loading, a short verb)
+        err_console.print("[bold red]safealign:[/] interrupted (Ctrl-C) before it finished")
+    if isinstance(status, int) and status:
+        sys.exit(status)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from safealign.errors import DataError
+from safealign.errors import ConfigError, DataError
 
 
 @contextlib.contextmanager
@@ -84,3 +84,69 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
                     fix="The file may be truncated; write it again with safealign.",
                 ) from exc
     return rows
+
+
+class Journal:
+    """An append-only record of finished units of work, so that an interrupted loop resumes.
+
+    Line 1 holds a fingerprint of everything the work depends on; every further line is one
+    append of finished units, `{"done": [[index, value], ...]}`, written with one `write` and
+    flushed. A last line cut short by a kill is dropped when the journal is reopened, so what
+    is read back is always whole units. Reopening with `resume=False` starts a new journal.
+    """
+
+    def __init__(self, path: str | Path, fingerprint: str, *, resume: bool) -> None:
+        self.path = Path(path)
+        self.fingerprint = fingerprint
+        self.done: dict[int, Any] = {}
+        if resume and self.path.is_file():
+            self.done = self._read()
+        # Rewritten whole: a new journal, or the old one without a torn last line.
+        write_jsonl_atomic(
+            self.path,
+            [{"fingerprint": fingerprint}, *({"done": [[k, v]]} for k, v in self.done.items())],
+        )
+
+    def add(self, units: dict[int, Any]) -> None:
+        """Record finished units (index -> JSON-able value) in one appended line."""
+        line = json.dumps({"done": [[k, v] for k, v in units.items()]}, ensure_ascii=False)
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        self.done.update(units)
+
+    @staticmethod
+    def count(path: str | Path) -> int:
+        """Units recorded in a journal's whole lines (0 if there is none), for progress lines."""
+        path = Path(path)
+        if not path.is_file():
+            return 0
+        seen: set[int] = set()
+        for line in path.read_bytes().decode("utf-8", errors="replace").splitlines()[1:]:
+            try:
+                seen.update(int(k) for k, _ in json.loads(line)["done"])
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                continue
+        return len(seen)
+
+    def _read(self) -> dict[int, Any]:
+        lines = self.path.read_bytes().decode("utf-8", errors="replace").splitlines()
+        try:
+            header = json.loads(lines[0]) if lines else {}
+        except json.JSONDecodeError:
+            header = {}
+        if header.get("fingerprint") != self.fingerprint:
+            raise ConfigError(
+                f"{self.path} was written by a run with other settings (model, prompts or "
+                "decoding), so its answers cannot be reused. Run without --resume to start "
+                "again, or use another output."
+            )
+        done: dict[int, Any] = {}
+        for line in lines[1:]:
+            try:
+                units = json.loads(line)["done"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue  # torn by a kill mid-write: those units are simply redone
+            done.update({int(k): v for k, v in units})
+        return done

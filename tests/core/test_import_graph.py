@@ -17,7 +17,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[2] / "src"
 LOWER = ("data", "taxonomy", "models", "guard")
 HIGHER = ("evaluate", "train", "steer", "serve", "pipeline", "cli", "cli_options")
-BASE = ("errors", "io", "config")
+BASE = ("errors", "io", "config", "interrupts")
 """Modules every package may use; they import no safealign package themselves."""
 
 

@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from safealign.data.schema import Sample
-from safealign.errors import ConfigError
+from safealign.errors import ConfigError, RunInterrupted
 from safealign.models import tiny_model
 from safealign.train.config import TrainConfig
 from safealign.train.safe_rlhf.critic import CRITIC_ADAPTER, POLICY_ADAPTER, adapter_parameters
@@ -153,7 +153,7 @@ def test_interrupted_run_resumed_matches_uninterrupted_run(tmp_path):
         if step == 3:
             raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(RunInterrupted, match="step 3 of 4; saved: checkpoint step 2 in"):
         train_safe_rlhf(
             config(tmp_path / "b", max_steps=4, save_every=2),
             loaded=tiny_model(0),

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from safealign.data.schema import Response, Sample
-from safealign.errors import ConfigError, DataError
+from safealign.errors import ConfigError, DataError, RunInterrupted
 from safealign.models import load_model, tiny_model
 from safealign.train.checkpoints import list_checkpoints, trainable_state
 from safealign.train.config import TrainConfig
@@ -90,7 +90,7 @@ def test_interrupted_run_resumed_matches_uninterrupted_run(tmp_path):
         if step == 5:  # one step after the checkpoint at step 3: that work is lost
             raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(RunInterrupted, match="step 5 of 6; saved: checkpoint step 3 in") as info:
         train(
             config(tmp_path / "b", **settings),
             loaded=tiny_model(0),
@@ -98,6 +98,7 @@ def test_interrupted_run_resumed_matches_uninterrupted_run(tmp_path):
             on_step=crash,
         )
     assert [p.name for p in list_checkpoints(tmp_path / "b" / "run")] == ["checkpoint-0000003"]
+    assert "train() again with resume=True" in info.value.resume  # in-memory samples: no CLI
     resumed = train(
         config(tmp_path / "b", resume=True, **settings),
         loaded=tiny_model(0),

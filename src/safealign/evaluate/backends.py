@@ -9,12 +9,19 @@ safealign's own service) with a concurrency limit, timeouts and retries.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from safealign.data.schema import Message, messages_to_dicts
 from safealign.errors import SafealignError
+from safealign.interrupts import StopRequest, stop_requests
+from safealign.io import Journal
 from safealign.models import GenerationConfig, LoadedModel, generate
 from safealign.models.chat import as_messages
 
@@ -25,7 +32,12 @@ class BackendError(SafealignError):
 
 @runtime_checkable
 class ChatBackend(Protocol):
-    """Generates `config.num_samples` continuations per conversation, in input order."""
+    """Generates `config.num_samples` continuations per conversation, in input order.
+
+    With `journal` (a file), finished answers are recorded as they come and Ctrl-C raises
+    KeyboardInterrupt once the answers in flight are recorded; with `resume`, answers the
+    journal holds for the same model, prompts and decoding are reused, not asked again.
+    """
 
     name: str
     chat_template: str | None
@@ -35,6 +47,8 @@ class ChatBackend(Protocol):
         conversations: Sequence[list[Message]],
         config: GenerationConfig,
         assistant_prefixes: Sequence[str | None] | None = None,
+        journal: str | Path | None = None,
+        resume: bool = False,
     ) -> list[list[str]]: ...
 
 
@@ -58,6 +72,8 @@ class TransformersBackend:
         conversations: Sequence[list[Message]],
         config: GenerationConfig,
         assistant_prefixes: Sequence[str | None] | None = None,
+        journal: str | Path | None = None,
+        resume: bool = False,
     ) -> list[list[str]]:
         results = generate(
             self.loaded,
@@ -65,6 +81,8 @@ class TransformersBackend:
             config,
             assistant_prefixes=assistant_prefixes,
             progress=self.progress,
+            journal=journal,
+            resume=resume,
         )
         return [[g.output for g in samples] for samples in results]
 
@@ -99,30 +117,61 @@ class OpenAIBackend:
         conversations: Sequence[list[Message]],
         config: GenerationConfig,
         assistant_prefixes: Sequence[str | None] | None = None,
+        journal: str | Path | None = None,
+        resume: bool = False,
     ) -> list[list[str]]:
         prefixes = list(assistant_prefixes) if assistant_prefixes else [None] * len(conversations)
-        return asyncio.run(self._generate_all(list(conversations), config, prefixes))
+        record = None
+        if journal is not None:
+            settings = [self.name, dataclasses.asdict(config), prefixes]
+            settings.append([messages_to_dicts(list(c)) for c in conversations])
+            fingerprint = hashlib.sha256(
+                json.dumps(settings, sort_keys=True, default=str).encode()
+            ).hexdigest()
+            record = Journal(journal, fingerprint, resume=resume)
+        waiting = stop_requests("answers in flight") if record else contextlib.nullcontext()
+        with waiting as stop:
+            return asyncio.run(
+                self._generate_all(list(conversations), config, prefixes, record, stop)
+            )
 
     async def _generate_all(
         self,
         conversations: list[list[Message]],
         config: GenerationConfig,
         prefixes: list[str | None],
+        record: Journal | None,
+        stop: StopRequest | None,
     ) -> list[list[str]]:
         import httpx  # only for a served model (optional dependency path)
 
         limit = asyncio.Semaphore(self.max_concurrency)
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        done = record.done if record else {}
+
+        async def answer(client: Any, conversation, prefix, index: int) -> list[str]:
+            if index in done:
+                return done[index]
+            if stop is not None and stop.requested:
+                raise KeyboardInterrupt
+            outputs = await self._one(client, limit, conversation, config, prefix, index)
+            if record is not None:
+                record.add({index: outputs})
+            return outputs
+
         async with httpx.AsyncClient(
             base_url=self.base_url.rstrip("/"), headers=headers, timeout=self.timeout_s
         ) as client:
             tasks = [
-                self._one(client, limit, conversation, config, prefix, index)
+                answer(client, conversation, prefix, index)
                 for index, (conversation, prefix) in enumerate(
                     zip(conversations, prefixes, strict=True)
                 )
             ]
-            return list(await asyncio.gather(*tasks))
+            answers = list(await asyncio.gather(*tasks))
+        if stop is not None and stop.requested:
+            raise KeyboardInterrupt  # everything was answered, but the caller asked to stop
+        return answers
 
     async def _one(
         self,

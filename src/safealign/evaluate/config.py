@@ -82,6 +82,14 @@ class EvalConfig:
         default=2000, metadata={"help": "Bootstrap resamples per confidence interval."}
     )
     progress: bool = field(default=True, metadata={"help": "Show progress bars."})
+    resume: bool = field(
+        default=False,
+        metadata={
+            "help": "Reuse the answers the run directory (--out) already holds, from an "
+            "interrupted or a finished run with the same model, prompts and decoding; generate "
+            "only the rest, then judge."
+        },
+    )
     settings: Any = field(
         default=None,
         metadata={

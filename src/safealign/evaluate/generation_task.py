@@ -1,7 +1,9 @@
 """The generate-then-judge runner: items -> backend -> saved generations -> judges -> reports.
 
 Generations are written once and never rewritten, so `rescore` can score the run with other
-judges without generating again.
+judges without generating again. While they are generated they are also recorded batch by batch
+(`generations.journal.jsonl`): Ctrl-C stops after the current batch with `RunInterrupted`, and
+`--resume` generates only what the journal lacks, with the outputs an uninterrupted run gives.
 """
 
 from __future__ import annotations
@@ -10,17 +12,26 @@ import dataclasses
 import os
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from safealign.config import config_to_dict
-from safealign.errors import DataError
+from safealign.errors import DataError, RunInterrupted
 from safealign.evaluate.backends import ChatBackend, OpenAIBackend, TransformersBackend
 from safealign.evaluate.config import EvalConfig
 from safealign.evaluate.items import EvalItem
-from safealign.evaluate.rundir import GENERATIONS, RUN, RunResult, run_dir_for
+from safealign.evaluate.rundir import (
+    EVAL_CONFIG,
+    GENERATIONS,
+    JOURNAL,
+    RUN,
+    RunResult,
+    run_dir_for,
+)
 from safealign.evaluate.scoring import rescore
 from safealign.evaluate.task import Task, measured_name
-from safealign.io import write_json_atomic, write_jsonl_atomic
+from safealign.interrupts import resume_command
+from safealign.io import Journal, write_json_atomic, write_jsonl_atomic
 from safealign.models import GenerationConfig, LoadedModel, load_model
 
 
@@ -32,7 +43,10 @@ def run_generation_task(
     backend: ChatBackend | None = None,
     loaded: LoadedModel | None = None,
 ) -> RunResult:
-    """Generate for every item of `task`, save, score with the judges, write reports."""
+    """Generate for every item of `task`, save, score with the judges, write reports.
+
+    Ctrl-C raises `RunInterrupted` naming the answers kept and the command that resumes.
+    """
     if task.build_items is None:
         raise ValueError(f'task "{task.name}" has no items to generate for')
     items = task.build_items(config, settings)
@@ -40,18 +54,29 @@ def run_generation_task(
         raise DataError(
             f'task "{task.name}" has no prompts to run (check --limit and the dataset).'
         )
+    out = run_dir_for(config.out, task.name, config.model)
+    out.mkdir(parents=True, exist_ok=True)
+    in_memory = backend is not None or loaded is not None
     backend = backend or make_backend(config, loaded)
     generation = generation_for(task, config)
     started = time.time()
-    outputs = backend.generate(
-        [item.conversation for item in items],
-        generation,
-        assistant_prefixes=[item.assistant_prefix or None for item in items],
-    )
+    try:
+        outputs = backend.generate(
+            [item.conversation for item in items],
+            generation,
+            assistant_prefixes=[item.assistant_prefix or None for item in items],
+            journal=out / JOURNAL,
+            resume=config.resume,
+        )
+    except KeyboardInterrupt:
+        done = Journal.count(out / JOURNAL)
+        raise RunInterrupted(
+            stopped_at=f"prompt {done} of {len(items)}",
+            saved=f"answers to {done} prompts in {out / JOURNAL}",
+            resume=resume_eval(config, settings, out, in_memory),
+        ) from None
     seconds = time.time() - started
     rows = generation_rows(items, outputs, backend, generation)
-    out = run_dir_for(config.out, task.name, config.model)
-    out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(
         out / RUN,
         {
@@ -69,7 +94,25 @@ def run_generation_task(
     )
     write_jsonl_atomic(out / GENERATIONS, rows)
     judges = config.judges or list(task.judges)
-    return rescore(out, judges, resamples=config.resamples, seed=config.seed, replace=True)
+    try:
+        return rescore(out, judges, resamples=config.resamples, seed=config.seed, replace=True)
+    except KeyboardInterrupt:
+        raise RunInterrupted(
+            stopped_at=f"judging, all {len(items)} prompts answered",
+            saved=f"{len(rows)} answers in {out / GENERATIONS}",
+            resume=resume_eval(config, settings, out, in_memory),
+        ) from None
+
+
+def resume_eval(config: EvalConfig, settings: Any, out: Path, in_memory: bool) -> str:
+    """The command that resumes an interrupted run: `eval run` with the config as run, saved
+    in the run directory. A model or backend given in memory cannot be named by a command."""
+    if in_memory:
+        return f"run_eval() again with resume=True and the same model (out={out})"
+    as_run = dataclasses.replace(config, out=str(out), resume=False)
+    saved = config_to_dict(as_run) | {"settings": dataclasses.asdict(settings)}
+    write_json_atomic(out / EVAL_CONFIG, saved)
+    return resume_command("eval run", out / EVAL_CONFIG)
 
 
 def generation_for(task: Task, config: EvalConfig) -> GenerationConfig:

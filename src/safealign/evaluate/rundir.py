@@ -2,8 +2,10 @@
 
 A run directory holds `run.json` (config, task, model, chat template, decoding settings),
 `generations.jsonl` (one row per sample), `scores.jsonl` (one row per judge and generation),
-`metrics.json`, `report.md` and `report.html`. Runners write it, reports and comparisons read
-it; both import this module, never each other.
+`metrics.json`, `report.md` and `report.html`; also `generations.journal.jsonl` (answers
+recorded batch by batch as they are generated, which `--resume` reuses after Ctrl-C) and, after
+a Ctrl-C, `eval_config.json` (every setting as run: the config of the resume command). Runners
+write it, reports and comparisons read it; both import this module, never each other.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ GENERATIONS = "generations.jsonl"
 SCORES = "scores.jsonl"
 METRICS = "metrics.json"
 RUN = "run.json"
+EVAL_CONFIG = "eval_config.json"
+JOURNAL = "generations.journal.jsonl"
 
 
 @dataclass

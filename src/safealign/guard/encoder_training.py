@@ -7,17 +7,23 @@ fitted on the dev split (see calibration.py) and stored in the guard's config.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from safealign.errors import ConfigError
 from safealign.guard.calibration import (
     best_f1_threshold,
     category_thresholds,
@@ -37,6 +43,8 @@ from safealign.guard.encoder_guard import (
 )
 from safealign.guard.examples import GuardExample
 from safealign.guard.metrics import binary_metrics
+from safealign.interrupts import StoppedAt, StopRequest, stop_requests
+from safealign.io import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +112,16 @@ def train_encoder_guard(
     train: Sequence[GuardExample],
     dev: Sequence[GuardExample],
     config: EncoderGuardTrainConfig | None = None,
+    *,
+    checkpoint: Path | None = None,
+    resume: bool = False,
 ) -> TrainResult:
-    """Train heads (and LoRA adapters) on `train`, calibrate on `dev`, return the guard."""
+    """Train heads (and LoRA adapters) on `train`, calibrate on `dev`, return the guard.
+
+    With a `checkpoint` folder, Ctrl-C stops after the current step, saves the training state
+    there and raises `StoppedAt`; `resume` continues from that state (same examples and
+    settings), giving the guard an uninterrupted run gives.
+    """
     config = config or EncoderGuardTrainConfig()
     if not train:
         raise ValueError("no training examples")
@@ -154,25 +170,97 @@ def train_encoder_guard(
         lambda step: min(1.0, (step + 1) / max(1, total // 10)) * max(0.0, 1 - step / total),
     )
     guard.train(True)
-    losses = []
-    for indices in tqdm(batches[:total], desc="guard train", unit="step"):
-        chunk = [train[i] for i in indices]
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16_autocast):
-            logits = guard.logits(guard.tokenize([e.turns for e in chunk]))
-        batch_targets = {k: v[indices] for k, v in targets.items()}
-        loss = guard_loss(logits, batch_targets, pos_weights)
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(heads_params + encoder_params, 1.0)
-        optimizer.step()
-        scheduler.step()
-        losses.append(float(loss.detach()))
+    losses: list[float] = []
+    fingerprint = training_fingerprint(config, train) if checkpoint else ""
+    if checkpoint and resume and (checkpoint / "state" / "progress.json").is_file():
+        losses = load_training_state(checkpoint, guard, optimizer, scheduler, fingerprint)
+    waiting = stop_requests("guard training step") if checkpoint else nullcontext(StopRequest())
+    with waiting as stop:
+        steps = range(len(losses), total)
+        for step in tqdm(steps, "guard train", total=total, initial=len(losses), unit="step"):
+            indices = batches[step]
+            chunk = [train[i] for i in indices]
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16_autocast):
+                logits = guard.logits(guard.tokenize([e.turns for e in chunk]))
+            batch_targets = {k: v[indices] for k, v in targets.items()}
+            loss = guard_loss(logits, batch_targets, pos_weights)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(heads_params + encoder_params, 1.0)
+            optimizer.step()
+            scheduler.step()
+            losses.append(float(loss.detach()))
+            if checkpoint and stop.requested and step + 1 < total:
+                save_training_state(checkpoint, guard, optimizer, scheduler, losses, fingerprint)
+                raise StoppedAt(
+                    f"step {step + 1} of {total}", f"guard training state in {checkpoint}"
+                )
     guard.train(False)
     if config.finetune == "full" and config.delta_rank > 0:
         compress_encoder(guard)  # calibrate the weights that will be shipped
     dev_metrics = calibrate(guard, dev) if dev else {}
     guard.config.training.update({"steps": len(losses), "dev_metrics": dev_metrics})
     return TrainResult(guard=guard, losses=losses, dev_metrics=dev_metrics)
+
+
+def training_fingerprint(config: EncoderGuardTrainConfig, train: Sequence[GuardExample]) -> str:
+    """A hash of the settings and examples: a saved state from another run is refused."""
+    digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True, default=str).encode())
+    for example in train:
+        digest.update(json.dumps(asdict(example), sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+def save_training_state(
+    folder: Path,
+    guard: EncoderGuard,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    losses: list[float],
+    fingerprint: str,
+) -> None:
+    """Heads, trainable encoder weights, optimizer, scheduler, RNG and losses, atomically."""
+    with atomic_path(folder / "state") as staged:
+        staged.mkdir()
+        save_file(_trainable(guard), str(staged / "trainable.safetensors"))
+        torch.save(optimizer.state_dict(), staged / "optimizer.pt")
+        torch.save(scheduler.state_dict(), staged / "scheduler.pt")
+        torch.save(torch.get_rng_state(), staged / "rng.pt")
+        progress = {"losses": losses, "fingerprint": fingerprint}
+        (staged / "progress.json").write_text(json.dumps(progress))
+
+
+def load_training_state(
+    folder: Path,
+    guard: EncoderGuard,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    fingerprint: str,
+) -> list[float]:
+    """Restore what `save_training_state` wrote; returns the losses of the steps done."""
+    state = folder / "state"
+    progress = json.loads((state / "progress.json").read_text())
+    if progress["fingerprint"] != fingerprint:
+        raise ConfigError(
+            f"{folder} was written by a guard training run with other settings or data. "
+            "Run without --resume to start again, or use another output."
+        )
+    weights = load_file(str(state / "trainable.safetensors"))
+    params = dict(guard.heads.named_parameters(prefix="heads"))
+    params.update(guard.encoder.named_parameters(prefix="encoder"))
+    with torch.no_grad():
+        for name, value in weights.items():
+            params[name].copy_(value)
+    optimizer.load_state_dict(torch.load(state / "optimizer.pt", weights_only=False))
+    scheduler.load_state_dict(torch.load(state / "scheduler.pt", weights_only=False))
+    torch.set_rng_state(torch.load(state / "rng.pt", weights_only=False))
+    return list(progress["losses"])
+
+
+def _trainable(guard: EncoderGuard) -> dict[str, Tensor]:
+    named = [*guard.heads.named_parameters(prefix="heads")]
+    named += guard.encoder.named_parameters(prefix="encoder")
+    return {name: p.detach().cpu().contiguous() for name, p in named if p.requires_grad}
 
 
 @torch.no_grad()

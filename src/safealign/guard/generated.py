@@ -164,10 +164,14 @@ def cache_path(items: list[dict], config: GeneratedResponsesConfig) -> Path:
 
 
 def generate_items(
-    items: list[dict], config: GeneratedResponsesConfig, loaded: LoadedModel | None = None
+    items: list[dict],
+    config: GeneratedResponsesConfig,
+    loaded: LoadedModel | None = None,
+    journal: Path | None = None,
 ) -> list[dict]:
     """Answer every planned item with the LM (greedy, batched, length-sorted); `loaded`
-    replaces `config.model` when given."""
+    replaces `config.model` when given. With `journal`, answers are recorded batch by batch
+    and the ones recorded there before (same model, prompts, decoding) are reused."""
     loaded = loaded or load_model(config.model, dtype=config.dtype)
     outputs = generate(
         loaded,
@@ -175,6 +179,8 @@ def generate_items(
         GenerationConfig(max_new_tokens=config.max_new_tokens, batch_size=config.batch_size),
         assistant_prefixes=[item["prefix"] or None for item in items],
         progress=len(items) > 50,
+        journal=journal,
+        resume=journal is not None,
     )
     return [
         {**item, "response": (item["prefix"] + " " + out[0].output.strip()).strip()}
@@ -194,8 +200,12 @@ def generated_samples(
         rows = list(read_jsonl(path))
         log.info("generated responses: %d from cache %s", len(rows), path)
     else:
-        rows = generate_items(items, config, loaded)
+        # Answers are journalled as they come: a Ctrl-C here loses at most one batch, and the
+        # next run (same prompts, same cache key) picks up where this one stopped.
+        journal = path.with_suffix(".journal.jsonl")
+        rows = generate_items(items, config, loaded, journal=journal)
         write_jsonl_atomic(path, rows)
+        journal.unlink(missing_ok=True)
         log.info("generated responses: %d written to %s", len(rows), path)
     out: dict[str, list[Sample]] = {"train": [], "dev": []}
     for row in rows:

@@ -11,6 +11,7 @@ default) any licence outside MIT / Apache-2.0 / CC-BY.
 from __future__ import annotations
 
 import random
+import shutil
 from collections import Counter
 from dataclasses import asdict, dataclass
 from dataclasses import field as dataclass_field
@@ -22,6 +23,7 @@ from safealign.guard.encoder_training import (
     train_encoder_guard,
 )
 from safealign.guard.examples import GuardExample, examples_from_samples
+from safealign.guard.resume import interrupted, work_folder
 from safealign.guard.sources import DEFAULT_TRAIN_SOURCES, with_refusals
 
 
@@ -68,6 +70,12 @@ class MixtureTrainConfig:
         ),
         metadata={"help": "Model and optimisation settings."},
     )
+    resume: bool = dataclass_field(
+        default=False,
+        metadata={
+            "help": "Continue from the training state a Ctrl-C saved in <output>.checkpoint/."
+        },
+    )
 
 
 def mixture_examples(
@@ -94,7 +102,13 @@ def train_guard_mixture(config: MixtureTrainConfig) -> TrainResult:
     dev = mixture_examples(config, "dev", None)
     if len(dev) > config.dev_limit:
         dev = random.Random(0).sample(dev, config.dev_limit)
-    result = train_encoder_guard(train, dev, config.encoder)
+    work = work_folder(config.output)
+    try:
+        result = train_encoder_guard(
+            train, dev, config.encoder, checkpoint=work, resume=config.resume
+        )
+    except KeyboardInterrupt as exc:
+        raise interrupted("mixture", work, config, exc, resumable=True) from None
     result.guard.config.training.update(
         {
             "sources": {d.name: d.license for d in entries},
@@ -104,4 +118,5 @@ def train_guard_mixture(config: MixtureTrainConfig) -> TrainResult:
         }
     )
     result.guard.save(config.output)
+    shutil.rmtree(work, ignore_errors=True)
     return result

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import shutil
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from safealign.guard.generated import (
 )
 from safealign.guard.llm_guard import LLMGuard, LLMGuardConfig
 from safealign.guard.llm_training import LLMGuardTrainConfig, train_llm_guard
+from safealign.guard.resume import interrupted, work_folder
 from safealign.guard.sources import DEFAULT_TRAIN_SOURCES, with_refusals
 from safealign.models import load_model
 
@@ -58,12 +60,27 @@ class GuardTrainConfig:
     response-level heads; needs the harmful-instructions and benign sources."""
     encoder: EncoderGuardTrainConfig = field(default_factory=EncoderGuardTrainConfig)
     """Model and optimisation settings."""
+    resume: bool = False
+    """Continue from the training state a Ctrl-C saved in `<output>.checkpoint/`."""
 
 
 def train_guard_from_sources(config: GuardTrainConfig) -> TrainResult:
-    """Build the training mix, train, calibrate, save to `config.output`; return the result."""
+    """Build the training mix, train, calibrate, save to `config.output`; return the result.
+
+    Ctrl-C raises `RunInterrupted` (the state is saved at a step boundary; see `guard.resume`).
+    """
     require_trainable(config.sources, permissive_only=config.permissive_only)
     root = shared_data_dir(config.data_dir)
+    work = work_folder(config.output)
+    try:
+        result = _train_from_sources(config, root, work)
+    except KeyboardInterrupt as exc:
+        raise interrupted("encoder", work, config, exc, resumable=True) from None
+    shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def _train_from_sources(config: GuardTrainConfig, root: Path, work: Path) -> TrainResult:
     generated = build_generated(config, root)
     train = _examples(config, root, "train")
     limit = config.encoder.max_train_examples
@@ -76,7 +93,7 @@ def train_guard_from_sources(config: GuardTrainConfig) -> TrainResult:
         dev = random.Random(0).sample(dev, config.dev_limit)
     dev += examples_from_samples(generated["dev"])  # kept whole: the response rule is fitted here
     log.info("guard mix: %d train, %d dev examples", len(train), len(dev))
-    result = train_encoder_guard(train, dev, config.encoder)
+    result = train_encoder_guard(train, dev, config.encoder, checkpoint=work, resume=config.resume)
     result.guard.config.training.update(
         {
             "sources": {n: CATALOG[n].license for n in config.sources}
@@ -143,10 +160,15 @@ def train_llm_guard_from_sources(config: LLMGuardRecipeConfig) -> list[float]:
     examples = examples_from_samples(with_refusals(samples, 0.3))
     if len(examples) > config.max_examples:
         examples = random.Random(config.train.seed).sample(examples, config.max_examples)
-    guard = LLMGuard(
-        load_model(config.model, dtype=config.dtype),
-        LLMGuardConfig(model=config.model, dtype=config.dtype),
-    )
-    losses = train_llm_guard(guard, examples, config.train)
+    work = work_folder(config.output)
+    try:
+        guard = LLMGuard(
+            load_model(config.model, dtype=config.dtype),
+            LLMGuardConfig(model=config.model, dtype=config.dtype),
+        )
+        losses = train_llm_guard(guard, examples, config.train)
+    except KeyboardInterrupt as exc:
+        raise interrupted("llm", work, config, exc, resumable=False) from None
     guard.save(config.output)
+    shutil.rmtree(work, ignore_errors=True)
     return losses

@@ -3,6 +3,10 @@
 Prompts are sorted by length before batching so batches hold similar lengths (less padding),
 and results are returned in the caller's order.
 
+With a journal file, every finished batch is appended to it and Ctrl-C stops after the current
+batch; a resumed call reads those batches back and generates only the rest, with the same batch
+plan and seeds, so its outputs are those of an uninterrupted call.
+
 Two backends give the same greedy tokens: PyTorch (`model.generate`, which runs forward hooks,
 adapters and any in-place change) and CTranslate2 (`ctranslate2_generation`, several times
 faster on CPU, for plain checkpoints only). `backend="auto"` takes CTranslate2 for greedy
@@ -11,13 +15,20 @@ decoding when it can serve the model as it is, and PyTorch otherwise, logging wh
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import hashlib
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
+from safealign.interrupts import StoppedAt, StopRequest, stop_requests
+from safealign.io import Journal
 from safealign.models import ctranslate2_generation
 from safealign.models.chat import Conversation, end_of_turn_ids, render_prompt
 from safealign.models.loading import LoadedModel
@@ -89,8 +100,15 @@ def generate(
     *,
     assistant_prefixes: Sequence[str | None] | None = None,
     progress: bool = True,
+    journal: str | Path | None = None,
+    resume: bool = False,
 ) -> list[list[Generation]]:
-    """Generate `config.num_samples` continuations for each conversation, in input order."""
+    """Generate `config.num_samples` continuations for each conversation, in input order.
+
+    With `journal` (a file), finished batches are recorded there and Ctrl-C raises `StoppedAt`
+    (a KeyboardInterrupt) after the current batch; with `resume`, batches the journal already holds
+    for the same model, prompts and decoding are read back instead of generated.
+    """
     config = config or GenerationConfig()
     if assistant_prefixes is not None and len(assistant_prefixes) != len(conversations):
         raise ValueError("assistant_prefixes must have one entry per conversation")
@@ -112,18 +130,31 @@ def generate(
     results: list[list[Generation]] = [[] for _ in texts]
     batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
     fast = choose_backend(loaded, config) == "ctranslate2"
+    record = None
+    if journal is not None:
+        fingerprint = generation_fingerprint(loaded.name, encoded, config, fast)
+        record = Journal(journal, fingerprint, resume=resume)
     bar = tqdm(total=len(texts), desc="generating", unit="prompt", disable=not progress)
-    for batch_number, batch in enumerate(batches):
-        prompts = [encoded[i] for i in batch]
-        if fast:
-            outputs = _generate_batch_ctranslate2(loaded, prompts, config, stop_ids)
-        else:
-            outputs = _generate_batch(
-                loaded, prompts, config, stop_ids, seed=config.seed + batch_number
-            )
-        for index, samples in zip(batch, outputs, strict=True):
-            for sample_index, (new_ids, finish) in enumerate(samples):
-                results[index].append(
+    waiting = stop_requests("batch") if record else contextlib.nullcontext(StopRequest())
+    with waiting as stop, contextlib.closing(bar):  # closed also on Ctrl-C: its line ends
+        for batch_number, batch in enumerate(batches):
+            if record and all(index in record.done for index in batch):
+                for index in batch:
+                    results[index] = [
+                        Generation(prompt_text=texts[index], **fields)
+                        for fields in record.done[index]
+                    ]
+                bar.update(len(batch))
+                continue
+            prompts = [encoded[i] for i in batch]
+            if fast:
+                outputs = _generate_batch_ctranslate2(loaded, prompts, config, stop_ids)
+            else:
+                outputs = _generate_batch(
+                    loaded, prompts, config, stop_ids, seed=config.seed + batch_number
+                )
+            for index, samples in zip(batch, outputs, strict=True):
+                results[index] = [
                     Generation(
                         prompt_text=texts[index],
                         output=tokenizer.decode(new_ids, skip_special_tokens=True),
@@ -132,10 +163,35 @@ def generate(
                         finish_reason=finish,
                         sample_index=sample_index,
                     )
-                )
-        bar.update(len(batch))
-    bar.close()
+                    for sample_index, (new_ids, finish) in enumerate(samples)
+                ]
+            bar.update(len(batch))
+            if record:
+                record.add({index: [_journal_fields(g) for g in results[index]] for index in batch})
+                if stop.requested:
+                    done = len(record.done)
+                    raise StoppedAt(
+                        f"prompt {done} of {len(texts)}", f"answers to {done} prompts in {journal}"
+                    )
     return results
+
+
+def generation_fingerprint(
+    model: str, prompts: Sequence[Sequence[int]], config: GenerationConfig, fast: bool
+) -> str:
+    """A hash of what a batch's outputs depend on: model, prompt tokens, decoding, backend."""
+    settings = {"model": model, "decoding": dataclasses.asdict(config), "ctranslate2": fast}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    for prompt in prompts:
+        digest.update(str(list(prompt)).encode())
+    return digest.hexdigest()
+
+
+def _journal_fields(generation: Generation) -> dict:
+    """A generation as the journal keeps it (the prompt text is rebuilt, not stored)."""
+    fields = dataclasses.asdict(generation)
+    del fields["prompt_text"]
+    return fields
 
 
 def choose_backend(loaded: LoadedModel, config: GenerationConfig) -> str:

@@ -28,6 +28,7 @@ from transformers import get_cosine_schedule_with_warmup
 from safealign.config import config_to_dict
 from safealign.data.schema import Sample
 from safealign.errors import ConfigError, DataError
+from safealign.interrupts import stop_requests
 from safealign.io import write_json_atomic, write_jsonl_atomic
 from safealign.models import LoadedModel, load_model, resolve_dtype
 from safealign.models.logprobs import (
@@ -43,6 +44,7 @@ from safealign.train.checkpoints import (
     save_checkpoint,
 )
 from safealign.train.config import TrainConfig
+from safealign.train.interrupts import agreed_stop, interrupted_run
 from safealign.train.losses import cost_model_loss, reward_model_loss
 from safealign.train.outputs import save_policy
 from safealign.train.pairs import (
@@ -73,12 +75,32 @@ def train(
 
     `on_step(step, metrics)` is called after every optimizer step, after any checkpoint.
     `objective: safe_rlhf` runs the online PPO-Lagrangian loop (`samples` are its prompts).
+    Ctrl-C stops after the current step, saves a checkpoint of it and raises `RunInterrupted`
+    (a second Ctrl-C stops at once; the last checkpoint saved before is named).
     """
     if config.objective == "safe_rlhf":
         return train_safe_rlhf(config, loaded=loaded, prompts=samples, on_step=on_step)
     accelerator = Accelerator(mixed_precision=_mixed_precision(config))
     set_seed(config.seed)
     output_dir = Path(config.output_dir)
+    if accelerator.is_main_process:  # first: the resume command of an interrupt names it
+        write_json_atomic(output_dir / "train_config.json", config_to_dict(config))
+    in_memory = loaded is not None or samples is not None
+    try:
+        return _train(config, accelerator, loaded, samples, on_step)
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before the loop started
+        raise interrupted_run(config, "before the first step of this run", in_memory) from None
+
+
+def _train(
+    config: TrainConfig,
+    accelerator: Accelerator,
+    loaded: LoadedModel | None,
+    samples: Sequence[Sample] | None,
+    on_step: StepHook | None,
+) -> TrainResult:
+    output_dir = Path(config.output_dir)
+    in_memory = loaded is not None or samples is not None
     if loaded is None:
         weights_dtype = "float32" if config.full_finetune else config.dtype
         loaded = load_model(config.model, dtype=weights_dtype, device=accelerator.device)
@@ -144,7 +166,6 @@ def train(
             ]
     if accelerator.is_main_process:
         write_jsonl_atomic(metrics_path, history)
-        write_json_atomic(output_dir / "train_config.json", config_to_dict(config))
 
     def compute_loss(batch: dict[str, Tensor]) -> tuple[Tensor, dict]:
         return _batch_loss(config, model, reference, reference_cache, batch, accelerator)
@@ -157,56 +178,69 @@ def train(
     )
     model.train()
     started = time.perf_counter()
-    while progress.step < total_steps:
-        loader = accelerator.prepare_data_loader(
-            DataLoader(
-                pair_set.pairs,
-                batch_size=config.batch_size,
-                sampler=epoch_order(
-                    len(pair_set.pairs), config.seed, progress.epoch, config.shuffle
-                ),
-                collate_fn=collate,
-                # Its own generator: iterating must not draw from the global RNG, which a
-                # checkpoint restores (dropout), or a resumed run would diverge.
-                generator=torch.Generator().manual_seed(config.seed),
-            )
-        )
-        if progress.batches_in_epoch:
-            loader = accelerator.skip_first_batches(loader, progress.batches_in_epoch)
-        for group in _groups(loader, config.gradient_accumulation_steps):
-            row = _optimizer_step(
-                group, model, optimizer, scheduler, compute_loss, accelerator, config
-            )
-            progress.step += 1
-            progress.batches_in_epoch += len(group)
-            row.update(
-                step=progress.step, epoch=progress.epoch, seconds=time.perf_counter() - started
-            )
-            history.append(row)
-            if accelerator.is_main_process:
-                with metrics_path.open("a") as handle:
-                    handle.write(json.dumps(row) + "\n")
-                if config.save_every and progress.step % config.save_every == 0:
-                    save_checkpoint(
-                        output_dir,
-                        accelerator.unwrap_model(model),
-                        optimizer,
-                        scheduler,
-                        progress,
-                        fingerprint,
-                        keep=config.keep_checkpoints,
+    stopped = False
+    try:
+        with stop_requests("training step") as stop:
+            while progress.step < total_steps and not stopped:
+                loader = accelerator.prepare_data_loader(
+                    DataLoader(
+                        pair_set.pairs,
+                        batch_size=config.batch_size,
+                        sampler=epoch_order(
+                            len(pair_set.pairs), config.seed, progress.epoch, config.shuffle
+                        ),
+                        collate_fn=collate,
+                        # Its own generator: iterating must not draw from the global RNG, which
+                        # a checkpoint restores (dropout), or a resumed run would diverge.
+                        generator=torch.Generator().manual_seed(config.seed),
                     )
-            accelerator.wait_for_everyone()
-            bar.update(1)
-            bar.set_postfix(loss=f"{row['loss']:.4f}")
-            if on_step is not None:
-                on_step(progress.step, row)
-            if progress.step >= total_steps:
-                break
-        else:
-            progress.epoch += 1
-            progress.batches_in_epoch = 0
+                )
+                if progress.batches_in_epoch:
+                    loader = accelerator.skip_first_batches(loader, progress.batches_in_epoch)
+                for group in _groups(loader, config.gradient_accumulation_steps):
+                    row = _optimizer_step(
+                        group, model, optimizer, scheduler, compute_loss, accelerator, config
+                    )
+                    progress.step += 1
+                    progress.batches_in_epoch += len(group)
+                    row.update(
+                        step=progress.step,
+                        epoch=progress.epoch,
+                        seconds=time.perf_counter() - started,
+                    )
+                    history.append(row)
+                    # Ctrl-C is taken here, after a whole step: its checkpoint is written even
+                    # off the save_every grid, so no finished step is lost.
+                    stopped = agreed_stop(stop, accelerator) and progress.step < total_steps
+                    if accelerator.is_main_process:
+                        with metrics_path.open("a") as handle:
+                            handle.write(json.dumps(row) + "\n")
+                        on_grid = config.save_every and progress.step % config.save_every == 0
+                        if on_grid or stopped:
+                            save_checkpoint(
+                                output_dir,
+                                accelerator.unwrap_model(model),
+                                optimizer,
+                                scheduler,
+                                progress,
+                                fingerprint,
+                                keep=config.keep_checkpoints,
+                            )
+                    accelerator.wait_for_everyone()
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{row['loss']:.4f}")
+                    if on_step is not None:
+                        on_step(progress.step, row)
+                    if stopped or progress.step >= total_steps:
+                        break
+                else:
+                    progress.epoch += 1
+                    progress.batches_in_epoch = 0
+    except KeyboardInterrupt:  # the second Ctrl-C: the step in progress is not saved
+        stopped = True
     bar.close()
+    if stopped:
+        raise interrupted_run(config, f"step {progress.step} of {total_steps}", in_memory)
     result = TrainResult(
         output_dir=output_dir,
         model=loaded,
@@ -216,9 +250,14 @@ def train(
         num_truncated=pair_set.num_truncated,
         skipped=pair_set.skipped,
     )
-    if accelerator.is_main_process:
-        _write_outputs(config, accelerator.unwrap_model(model), loaded, result)
-    accelerator.wait_for_everyone()
+    try:
+        if accelerator.is_main_process:
+            _write_outputs(config, accelerator.unwrap_model(model), loaded, result)
+        accelerator.wait_for_everyone()
+    except KeyboardInterrupt:
+        raise interrupted_run(
+            config, f"writing the outputs after step {progress.step} of {total_steps}", in_memory
+        ) from None
     return result
 
 

@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 from safealign.config import config_to_dict
 from safealign.data.schema import Sample
 from safealign.errors import ConfigError
+from safealign.interrupts import stop_requests
 from safealign.io import atomic_path, write_json_atomic, write_jsonl_atomic
 from safealign.models import LoadedModel, load_model
 from safealign.models.logprobs import (
@@ -49,6 +50,7 @@ from safealign.train.checkpoints import (
     list_checkpoints,
 )
 from safealign.train.config import TrainConfig
+from safealign.train.interrupts import agreed_stop, interrupted_run
 from safealign.train.losses import sft_loss
 from safealign.train.outputs import save_policy
 from safealign.train.pairs import pairs_from_samples, read_samples, tokenize_pairs
@@ -112,9 +114,9 @@ def train_safe_rlhf(
     """Run PPO-Lagrangian as `config.safe_rlhf` says; `loaded` is LoRA-wrapped in place.
 
     `prompts` and the scorers override the config's prompt files and reward/cost models
-    (tests and library users pass their own). One "step" is one PPO iteration.
+    (tests and library users pass their own). One "step" is one PPO iteration. Ctrl-C stops
+    after the current iteration, checkpoints it and raises `RunInterrupted`.
     """
-    rl = config.safe_rlhf
     if config.full_finetune:
         raise ConfigError(
             "objective safe_rlhf trains LoRA adapters (policy and critic on one base model); "
@@ -122,6 +124,28 @@ def train_safe_rlhf(
         )
     accelerator = Accelerator()
     set_seed(config.seed)
+    if accelerator.is_main_process:  # first: the resume command of an interrupt names it
+        write_json_atomic(Path(config.output_dir) / "train_config.json", config_to_dict(config))
+    in_memory = any(x is not None for x in (loaded, prompts, reward_scorer, cost_scorer))
+    try:
+        return _train_safe_rlhf(
+            config, accelerator, loaded, prompts, reward_scorer, cost_scorer, on_step, in_memory
+        )
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before the loop started
+        raise interrupted_run(config, "before the first step of this run", in_memory) from None
+
+
+def _train_safe_rlhf(
+    config: TrainConfig,
+    accelerator: Accelerator,
+    loaded: LoadedModel | None,
+    prompts: Sequence[Sample] | None,
+    reward_scorer: Scorer | None,
+    cost_scorer: Scorer | None,
+    on_step: StepHook | None,
+    in_memory: bool,
+) -> TrainResult:
+    rl = config.safe_rlhf
     output_dir = Path(config.output_dir)
     if loaded is None:
         loaded = load_model(config.model, dtype=config.dtype, device=accelerator.device)
@@ -155,7 +179,6 @@ def train_safe_rlhf(
     if accelerator.is_main_process:
         write_jsonl_atomic(metrics_path, history)
         write_jsonl_atomic(samples_path, _rows_up_to(samples_path, state.iteration))
-        write_json_atomic(output_dir / "train_config.json", config_to_dict(config))
 
     bar = tqdm(
         total=iterations,
@@ -164,79 +187,98 @@ def train_safe_rlhf(
         disable=not (config.progress and accelerator.is_local_main_process),
     )
     started = time.perf_counter()
-    while state.iteration < iterations:
-        batch = prompt_batch(
-            prompts,
-            state.iteration,
-            rl.rollout_batch_size,
-            config.seed,
-            accelerator.process_index,
-            processes,
-        )
-        rollout = collect_rollout(
-            loaded,
-            batch,
-            rl,
-            reward_scorer,
-            cost_scorer,
-            seed=config.seed * 100_003 + state.iteration * processes + accelerator.process_index,
-            max_length=config.max_length,
-            max_prompt_length=config.max_prompt_length,
-            system_prompt=config.system_prompt,
-        )
-        all_costs = accelerator.gather(rollout.cost.to(accelerator.device)).cpu()
-        state.episode_costs = (state.episode_costs + all_costs.tolist())[-rl.cost_window :]
-        episode_cost = sum(state.episode_costs) / len(state.episode_costs)
-        if state.iteration >= rl.lambda_update_delay:
-            state.log_lambda = update_log_lambda(
-                state.log_lambda, episode_cost, rl.cost_threshold, rl.lambda_lr, rl.lambda_max
-            )
-        row = _ppo_iteration(
-            config,
-            model,
-            heads,
-            rollout,
-            state.lam,
-            policy_optimizer,
-            critic_optimizer,
-            policy_params,
-            critic_params,
-            ptx,
-            state.iteration,
-            accelerator,
-        )
-        row.update(_rollout_metrics(rollout, accelerator))
-        state.iteration += 1
-        row.update(
-            step=state.iteration,
-            episode_cost=episode_cost,
-            **{"lambda": state.lam},
-            seconds=time.perf_counter() - started,
-        )
-        history.append(row)
-        if accelerator.is_main_process:
-            with metrics_path.open("a") as handle:
-                handle.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-            with samples_path.open("a") as handle:
-                for sample in _rollout_samples(rollout, state.iteration):
-                    handle.write(json.dumps(sample, ensure_ascii=False) + "\n")
-            if config.save_every and state.iteration % config.save_every == 0:
-                _save_checkpoint(
-                    output_dir,
+    stopped = False
+    try:
+        with stop_requests("PPO iteration") as stop:
+            while state.iteration < iterations:
+                batch = prompt_batch(
+                    prompts,
+                    state.iteration,
+                    rl.rollout_batch_size,
+                    config.seed,
+                    accelerator.process_index,
+                    processes,
+                )
+                rollout = collect_rollout(
+                    loaded,
+                    batch,
+                    rl,
+                    reward_scorer,
+                    cost_scorer,
+                    seed=config.seed * 100_003
+                    + state.iteration * processes
+                    + accelerator.process_index,
+                    max_length=config.max_length,
+                    max_prompt_length=config.max_prompt_length,
+                    system_prompt=config.system_prompt,
+                )
+                all_costs = accelerator.gather(rollout.cost.to(accelerator.device)).cpu()
+                state.episode_costs = (state.episode_costs + all_costs.tolist())[-rl.cost_window :]
+                episode_cost = sum(state.episode_costs) / len(state.episode_costs)
+                if state.iteration >= rl.lambda_update_delay:
+                    state.log_lambda = update_log_lambda(
+                        state.log_lambda,
+                        episode_cost,
+                        rl.cost_threshold,
+                        rl.lambda_lr,
+                        rl.lambda_max,
+                    )
+                row = _ppo_iteration(
+                    config,
                     model,
                     heads,
+                    rollout,
+                    state.lam,
                     policy_optimizer,
                     critic_optimizer,
-                    state,
-                    fingerprint,
-                    config.keep_checkpoints,
+                    policy_params,
+                    critic_params,
+                    ptx,
+                    state.iteration,
+                    accelerator,
                 )
-        accelerator.wait_for_everyone()
-        bar.update(1)
-        bar.set_postfix(cost=f"{row['cost']:.3f}", lam=f"{state.lam:.3f}")
-        if on_step is not None:
-            on_step(state.iteration, row)
+                row.update(_rollout_metrics(rollout, accelerator))
+                state.iteration += 1
+                row.update(
+                    step=state.iteration,
+                    episode_cost=episode_cost,
+                    **{"lambda": state.lam},
+                    seconds=time.perf_counter() - started,
+                )
+                history.append(row)
+                # Ctrl-C is taken here, after a whole iteration: its checkpoint is written even off
+                # the save_every grid, so no finished iteration is lost.
+                stopped = agreed_stop(stop, accelerator) and state.iteration < iterations
+                if accelerator.is_main_process:
+                    with metrics_path.open("a") as handle:
+                        handle.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+                    with samples_path.open("a") as handle:
+                        for sample in _rollout_samples(rollout, state.iteration):
+                            handle.write(json.dumps(sample, ensure_ascii=False) + "\n")
+                    on_grid = config.save_every and state.iteration % config.save_every == 0
+                    if on_grid or stopped:
+                        _save_checkpoint(
+                            output_dir,
+                            model,
+                            heads,
+                            policy_optimizer,
+                            critic_optimizer,
+                            state,
+                            fingerprint,
+                            config.keep_checkpoints,
+                        )
+                accelerator.wait_for_everyone()
+                bar.update(1)
+                bar.set_postfix(cost=f"{row['cost']:.3f}", lam=f"{state.lam:.3f}")
+                if on_step is not None:
+                    on_step(state.iteration, row)
+                if stopped:
+                    break
+    except KeyboardInterrupt:  # the second Ctrl-C: the iteration in progress is not saved
+        stopped = True
     bar.close()
+    if stopped:
+        raise interrupted_run(config, f"step {state.iteration} of {iterations}", in_memory)
     result = TrainResult(
         output_dir=output_dir,
         model=loaded,

@@ -23,6 +23,7 @@ import itertools
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from safealign.data.refusal import REFUSAL_OPENINGS, is_refusal
@@ -95,6 +96,9 @@ class CourseCorrectionConfig:
     """Prompt-only items get a harmful response from the model itself, without system prompt."""
     harmful_max_new_tokens: int = 96
     """Tokens of those self-generated harmful responses."""
+    resume: bool = False
+    """Reuse the answers an interrupted run with the same settings recorded in the journal
+    folder beside `output` (`<output without suffix>.journal/`), and generate only the rest."""
 
 
 def count_punctuation(text: str) -> int:
@@ -176,10 +180,12 @@ def synthesize_course_correction(
     config: CourseCorrectionConfig,
     *,
     progress: bool = True,
+    journal: Path | None = None,
 ) -> list[Sample]:
     """15 ranked pairs per (request, harmful response), as two-response Samples (chosen first).
 
-    One generation call covers the safe responses and all continuations.
+    One generation call covers the safe responses and all continuations (recorded batch by
+    batch in `journal` if given, reused with `config.resume`: see `safealign.models.generate`).
     """
     rng = random.Random(config.seed)
     openers = [rng.choice(OPENERS) for _ in items]
@@ -208,6 +214,8 @@ def synthesize_course_correction(
         ),
         assistant_prefixes=assistant_prefixes,
         progress=progress,
+        journal=journal,
+        resume=config.resume,
     )
     texts = []
     for prefix, out in zip(assistant_prefixes, outputs, strict=True):
@@ -247,6 +255,7 @@ def answer_harmful_prompts(
     config: CourseCorrectionConfig,
     *,
     progress: bool = True,
+    journal: Path | None = None,
 ) -> list[tuple[Sample, str]]:
     """(sample, the model's own answer) for prompt-only harmful requests, without system prompt.
 
@@ -262,6 +271,8 @@ def answer_harmful_prompts(
             seed=config.seed,
         ),
         progress=progress,
+        journal=journal,
+        resume=config.resume,
     )
     found = []
     for sample, out in zip(samples, outputs, strict=True):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from safealign.data.refusal import is_refusal
 from safealign.data.schema import Message, Response, Sample
@@ -25,6 +26,8 @@ from safealign.train.synthesis.prompts import SAFETY_SYSTEM_PROMPT
 
 SafetyJudge = Callable[[Sequence[Conversation], Sequence[str]], list[bool]]
 """Conversations and responses -> True where the response is safe."""
+REDTEAM_JOURNALS = ("sampled.jsonl", "guided.jsonl")
+"""Journal files of the two generation passes (sampled answers, guided safe answers)."""
 HelpfulnessScorer = Callable[[Sequence[Conversation], Sequence[str]], list[float]]
 """Conversations and responses -> a score, higher = more helpful."""
 
@@ -85,6 +88,9 @@ class RedTeamConfig:
     """Keep at most this many pairs per prompt (None: every pair with distinct helpfulness)."""
     seed: int = 0
     """Sampling seed."""
+    resume: bool = False
+    """Reuse the answers an interrupted run with the same settings recorded in the journal
+    folder beside `output` (`<output without suffix>.journal/`), and generate only the rest."""
 
 
 def synthesize_redteam(
@@ -95,8 +101,13 @@ def synthesize_redteam(
     judge: SafetyJudge | None = None,
     helpfulness: HelpfulnessScorer | None = None,
     progress: bool = True,
+    journal_dir: Path | None = None,
 ) -> list[Sample]:
-    """Sample answers, label and score them, and return BFPO pairs as two-response Samples."""
+    """Sample answers, label and score them, and return BFPO pairs as two-response Samples.
+
+    With `journal_dir`, answers are recorded there batch by batch (`sampled.jsonl`,
+    `guided.jsonl`) and `config.resume` reuses them (see `safealign.models.generate`).
+    """
     judge = judge or build_judge(config.judge)
     helpfulness = helpfulness or build_helpfulness(config.helpfulness)
     conversations = [p.conversation for p in prompts]
@@ -112,6 +123,8 @@ def synthesize_redteam(
             seed=config.seed,
         ),
         progress=progress,
+        journal=journal_dir / REDTEAM_JOURNALS[0] if journal_dir else None,
+        resume=config.resume,
     )
     candidates = [[g.output.strip() for g in outs] for outs in sampled]
     if config.safe_system_prompt or config.safe_prefix:
@@ -125,6 +138,8 @@ def synthesize_redteam(
             ),
             assistant_prefixes=[config.safe_prefix] * len(conversations),
             progress=progress,
+            journal=journal_dir / REDTEAM_JOURNALS[1] if journal_dir else None,
+            resume=config.resume,
         )
         for answers, outs in zip(candidates, guided, strict=True):
             answers.append(((config.safe_prefix or "") + outs[0].output).strip())
