@@ -11,7 +11,9 @@ latency, errors (must be 0), the server's RSS growth over the run, and audit row
 batch 1 and batch 32 is measured first, in this run: served / batch-1 is what dynamic batching
 buys; served / batch-32 is the share of the guard's ceiling the HTTP service keeps.
 
-`--guard-threads 1,2` repeats the load run with the guard on one torch thread (the other core
+`--guard-dtypes float32,bfloat16` repeats it with the server's guard in each dtype (bf16 is the
+fast path on CPUs with avx512_bf16 or AMX). `--guard-threads 1,2` repeats the load run with the
+guard on one torch thread (the other core
 left to the HTTP event loop and the audit writer) and on two.
 
 Part 2. A stand-in OpenAI-compatible upstream streams `--tokens` tokens, one every
@@ -103,13 +105,13 @@ def serve_main(config_json: str, port: int) -> None:
 # -- part 1 -------------------------------------------------------------------------------------
 
 
-def guard_rates(n: int) -> tuple[float, float]:
+def guard_rates(n: int, dtype: str) -> tuple[float, float]:
     import torch
 
     from safealign.guard import load_guard
 
     torch.set_num_threads(2)
-    guard = load_guard()
+    guard = load_guard(dtype=dtype)
     texts = [TEXTS[i % len(TEXTS)] + f" ({i})" for i in range(n)]
     guard.classify(texts[:8])
     rates = []
@@ -150,17 +152,19 @@ async def load(url: str, clients: int, total: int, seconds: float):
 
 
 def part1(args, port: int) -> None:
-    b1, b32 = guard_rates(256)
-    print(f"guard in-process: batch 1 {b1:.1f} texts/s, batch 32 {b32:.1f} texts/s")
-    for threads in (int(t) for t in args.guard_threads.split(",")):
-        print(f"-- server with guard_threads={threads}")
-        load_run(args, port, threads, b1, b32)
+    for dtype in args.guard_dtypes.split(","):
+        b1, b32 = guard_rates(256, dtype)
+        print(f"guard in-process ({dtype}): batch 1 {b1:.1f} texts/s, batch 32 {b32:.1f} texts/s")
+        for threads in (int(t) for t in args.guard_threads.split(",")):
+            print(f"-- server with guard_dtype={dtype}, guard_threads={threads}")
+            load_run(args, port, threads, dtype, b1, b32)
 
 
-def load_run(args, port: int, threads: int, b1: float, b32: float) -> None:
+def load_run(args, port: int, threads: int, dtype: str, b1: float, b32: float) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         audit = f"sqlite:///{tmp}/audit.db"
-        process = start_server([("audit_url", audit), ("guard_threads", threads)], port)
+        settings = [("audit_url", audit), ("guard_threads", threads), ("guard_dtype", dtype)]
+        process = start_server(settings, port)
         url = f"http://127.0.0.1:{port}"
         asyncio.run(load(url, args.clients, 200, 30))  # warm-up (not audited below)
         warm_rows = _count(audit)
@@ -283,6 +287,11 @@ def main() -> None:
     parser.add_argument("--token-delay-ms", type=float, default=10.0)
     parser.add_argument("--port", type=int, default=18765)
     parser.add_argument("--guard-threads", default="1,2", help="server guard_threads to compare")
+    parser.add_argument(
+        "--guard-dtypes",
+        default="float32,bfloat16",
+        help="server guard_dtype values to compare (bfloat16 pays on CPUs with avx512_bf16/AMX)",
+    )
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--skip", choices=["load", "stream"], help="skip one part")
     args = parser.parse_args()
