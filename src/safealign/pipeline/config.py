@@ -152,7 +152,7 @@ class RedTeamSection:
     )
     builtin_limit: int | None = field(
         default=None,
-        metadata={"help": 'With prompts: builtin, use N of the 80 (half harmful, half benign).'},
+        metadata={"help": "With prompts: builtin, use N of the 80 (half harmful, half benign)."},
     )
     synthesis: RedTeamConfig = field(
         default_factory=RedTeamConfig,
@@ -340,9 +340,7 @@ RUN_OWNED: dict[type, tuple[str, ...]] = {
 """Keys of nested verb configs that the run sets itself (from its top-level keys and folder)."""
 
 
-def load_run_config(
-    path: str | Path | None, overrides: dict[str, Any] | None = None
-) -> RunConfig:
+def load_run_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> RunConfig:
     """A `RunConfig` from YAML (a `run:` section or the whole file) and flags, fully checked."""
     config = load_config(RunConfig, path, overrides, section="run")
     check_run_config(config, config_origin(path))
@@ -378,12 +376,12 @@ def check_run_config(config: RunConfig, origin: str) -> None:
                     f'"{BASE}" nor a train run ({", ".join(runs) or "none configured"}).'
                 )
     made = {"redteam": config.redteam, "course_correction": config.course_correction}
-    if config.steer and config.steer.icv and config.steer.icv.pairs == "redteam":
-        if config.redteam is None:
-            raise ConfigError(
-                f'{origin}: key "steer.icv.pairs" is "redteam", but the `redteam` section is '
-                'missing: add it, or use pairs: "shared".'
-            )
+    icv = config.steer.icv if config.steer else None
+    if icv is not None and icv.pairs == "redteam" and config.redteam is None:
+        raise ConfigError(
+            f'{origin}: key "steer.icv.pairs" is "redteam", but the `redteam` section is '
+            'missing: add it, or use pairs: "shared".'
+        )
     for run in config.train.runs if config.train else []:
         for wanted, section in made.items():
             if wanted in run.pairs and section is None:

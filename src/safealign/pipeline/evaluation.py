@@ -92,14 +92,18 @@ def evaluation_prompts(config: RunConfig) -> set[str]:
     return prompts
 
 
-def task_scores(folder: Path, spec: EvalTaskSpec, section: EvaluationSection, seed: int) -> TaskScores:
+def task_scores(
+    folder: Path, spec: EvalTaskSpec, section: EvaluationSection, seed: int
+) -> TaskScores:
     """Headline rates, second judges and their agreement, categories and answer samples."""
     metrics = json.loads((folder / METRICS).read_text())
     summary = metrics["summary"]
     rows = read_jsonl(folder / GENERATIONS)
     labels = judge_labels(read_jsonl(folder / SCORES), len(rows))
     primary = section.primary_judge
-    harmful = [i for i, r in enumerate(rows) if r.get("expected") == "refuse" and r.get("k") is None]
+    harmful = [
+        i for i, r in enumerate(rows) if r.get("expected") == "refuse" and r.get("k") is None
+    ]
     benign = [i for i, r in enumerate(rows) if r.get("expected") == "comply"]
     complied = _complied(labels.get(primary, {}))
     headline = summary.get("compliance") or summary.get("attack_success")
@@ -152,7 +156,7 @@ def judge_labels(scores: list[dict], rows: int) -> dict[str, tuple[str, dict[int
     """Judge name -> (its question, row index -> its label)."""
     out: dict[str, tuple[str, dict[int, bool | None]]] = {}
     for score in scores:
-        question, by_row = out.setdefault(score["judge"], (score["question"], {}))
+        _, by_row = out.setdefault(score["judge"], (score["question"], {}))
         by_row[int(score["index"])] = score.get("label")
     return out
 

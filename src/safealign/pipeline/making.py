@@ -276,8 +276,9 @@ def icv_variants(
             VariantResult(
                 name=name,
                 kind="steered",
-                description=f"in-context safety vector ({settings.method}, {len(pairs) or settings.num_pairs} "
-                f"{section.pairs} pairs), alpha {section.alpha}, on {'the untouched model' if target == BASE else target}",
+                description=f"in-context safety vector ({settings.method}, "
+                f"{len(pairs) or settings.num_pairs} {section.pairs} pairs), alpha "
+                f"{section.alpha}, on {'the untouched model' if target == BASE else target}",
                 model_path=str(folder.resolve()),
                 cpu_seconds=round(seconds, 1),
             )

@@ -119,7 +119,13 @@ def build_stages(config: RunConfig, run_dir: Path, base: Callable[[], LoadedMode
         stages.append(
             Stage(
                 "redteam",
-                {**common, "redteam": section_dict(config.redteam), "evaluation": evaluation},
+                {
+                    **common,
+                    "data_dir": config.data_dir,
+                    "redteam": section_dict(config.redteam),
+                    # training prompts equal to an evaluation prompt are dropped
+                    "evaluation_tasks": evaluation["tasks"] if evaluation else None,
+                },
                 lambda folder: redteam_stage(config, folder, base, evaluation_prompts(config)),
                 saves="nothing (synthesis starts over)",
             )
@@ -288,7 +294,9 @@ def build_summary(
     best = best_variant(variants, config.max_over_refusal_rise)
     curves = []
     for run in config.train.runs if config.train else []:
-        curve = training_curve(run.name, stage_folder(run_dir, "train") / run.name / "metrics.jsonl")
+        curve = training_curve(
+            run.name, stage_folder(run_dir, "train") / run.name / "metrics.jsonl"
+        )
         if curve is not None:
             curves.append(curve)
     guard_curves = []

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from safealign.pipeline.config import TargetSpec
-from safealign.pipeline.results import TargetCheck, TrainingCurve, VariantResult
+from safealign.pipeline.results import JudgeRate, TargetCheck, TrainingCurve, VariantResult
 
 UNTOUCHED = "untouched"
 SYSTEM_PROMPT = "system-prompt"
@@ -143,11 +143,7 @@ def summary_table(variants: list[VariantResult]) -> list[list[str]]:
     rows = [["variant", "task", "harmful compliance", "over-refusal", "second judge", "Corr_mean"]]
     for variant in variants:
         for scores in variant.tasks:
-            second = "; ".join(
-                f"{j.judge} {_short(j.rate)}"
-                + (f" (agree {scores.judge_agreement[j.judge]:.2f})" if j.judge in scores.judge_agreement else "")
-                for j in scores.second_judges
-            )
+            second = "; ".join(_second(j, scores.judge_agreement) for j in scores.second_judges)
             rows.append(
                 [
                     variant.name,
@@ -159,6 +155,13 @@ def summary_table(variants: list[VariantResult]) -> list[list[str]]:
                 ]
             )
     return rows
+
+
+def _second(judge: JudgeRate, agreement: dict[str, float]) -> str:
+    value = "n/a" if judge.rate.value is None else f"{judge.rate.value:.2f}"
+    agree = f", agrees {agreement[judge.judge]:.2f}" if judge.judge in agreement else ""
+    note = "" if judge.informative else " (not informative)"
+    return f"{judge.judge} {value}{agree}{note}"
 
 
 def _short(rate) -> str:
