@@ -111,7 +111,8 @@ def test_a_two_variant_run_fills_the_summary(finished):
         assert suite.per_category  # the suite's prompts carry harm categories
         assert Path(suite.run_dir, "generations.jsonl").is_file()
     # The system-prompt baseline really put the system prompt before every request.
-    rows = [json.loads(line) for line in open(summary.variants[1].tasks[0].run_dir + "/generations.jsonl")]
+    generations = Path(summary.variants[1].tasks[0].run_dir, "generations.jsonl")
+    rows = [json.loads(line) for line in generations.read_text().splitlines()]
     assert all(row["decoding"]["system_prompt"] for row in rows)
     (curve,) = summary.training_curves
     assert curve.variant == "bfpo" and curve.steps == [1, 2, 3] and "loss" in curve.metrics
