@@ -106,6 +106,19 @@ def demo(request: ConfigRequest, force: list[str] = ForceOption) -> None:
     _run_and_print(demo_run_config(request.load()), force or [])
 
 
+def _without_force(args: list[str]) -> list[str]:
+    """The command line minus --force: resuming must not redo a stage from scratch."""
+    kept, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--force":
+            skip = True
+        elif not arg.startswith("--force="):
+            kept.append(arg)
+    return kept
+
+
 def _run_and_print(cfg: Any, force: list[str]) -> None:
     # heavy import deferred so the CLI starts fast
     import shlex
@@ -115,7 +128,7 @@ def _run_and_print(cfg: Any, force: list[str]) -> None:
 
     _prepare_runtime()
     console.rule(f"[bold]safealign run[/] {cfg.name} on {cfg.model} -> {cfg.output_dir}")
-    resume = "safealign " + " ".join(shlex.quote(a) for a in sys.argv[1:] if a)
+    resume = "safealign " + " ".join(shlex.quote(a) for a in _without_force(sys.argv[1:]))
     summary = run_pipeline(
         cfg, force=force, resume_command=resume, notify=lambda line: console.print(line)
     )

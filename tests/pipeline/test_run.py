@@ -241,3 +241,24 @@ def test_ctrl_c_in_a_stage_names_it_and_a_rerun_resumes_there(
 def test_a_bad_config_names_the_key(tmp_path, tiny_dir, change, message):
     with pytest.raises(ConfigError, match=message):
         load_run_config(run_yaml(tmp_path, tiny_dir, **change))
+
+
+def test_the_run_verb_names_a_bad_key_in_one_line(monkeypatch, capsys, tmp_path, tiny_dir):
+    import sys
+
+    from safealign.cli import main
+
+    path = run_yaml(tmp_path, tiny_dir, trian={})
+    monkeypatch.setattr(sys, "argv", ["safealign", "run", str(path), "--force", "train"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown key(s) trian for RunConfig" in err and "Traceback" not in err
+
+
+def test_resuming_never_repeats_force():
+    from safealign.cli import _without_force
+
+    args = ["run", "x.yaml", "--force", "train", "--force=steer", "--seed", "1"]
+    assert _without_force(args) == ["run", "x.yaml", "--seed", "1"]

@@ -59,14 +59,15 @@ def measure(
 
 def best_variant(variants: list[VariantResult], max_rise: float) -> VariantResult | None:
     """The made variant with the lowest mean harmful compliance whose over-refusal rises by at
-    most `max_rise` over the untouched model's on every task; None when none qualifies."""
+    most `max_rise` over the untouched model's on every task that measures it; None when none
+    qualifies."""
     untouched = _by_name(variants).get(UNTOUCHED)
     candidates = []
     for variant in variants:
         if variant.kind == "baseline" or variant.model_path is None or not variant.tasks:
             continue
         rises = [measure(variant, untouched, t.task, "over_refusal_rise") for t in variant.tasks]
-        if any(rise is None or rise > max_rise + 1e-12 for rise in rises):
+        if any(rise is not None and rise > max_rise + 1e-12 for rise in rises):
             continue
         harmful = [measure(variant, None, t.task, "harmful_compliance") for t in variant.tasks]
         known = [h for h in harmful if h is not None]
