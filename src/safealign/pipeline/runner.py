@@ -368,7 +368,9 @@ def _run_stage(
     except (KeyboardInterrupt, RunInterrupted) as exc:
         record.seconds = time.time() - started
         write_record(run_dir, record)
-        saved = exc.saved if isinstance(exc, RunInterrupted) else stage.saves
+        saved = stage.saves
+        if isinstance(exc, RunInterrupted):  # the verb's own account (e.g. the checkpoint step)
+            saved += f" ({exc.saved})"
         raise RunInterrupted(
             stopped_at=f"stage {stage.name} of {run_dir}",
             saved=f"{saved} (in {folder}); earlier stages are finished and cached",
