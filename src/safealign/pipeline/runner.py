@@ -16,6 +16,7 @@ then the summary (`summary.json`) and the report, rebuilt from the stage folders
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import platform
 import shutil
@@ -328,8 +329,8 @@ _EMPTY = {"name": "", "run_dir": "", "config": {}, "versions": {}, "started": ""
 def write_summary_and_report(summary: RunSummary, run_dir: Path) -> list[Path]:
     """summary.json (atomically), then the report when `pipeline.report` is installed."""
     path = write_json_atomic(run_dir / SUMMARY_FILE, summary.to_dict())
-    try:
-        from safealign.pipeline.report import write_run_report  # renders HTML, plots (matplotlib)
+    try:  # the renderer (HTML, plots: matplotlib) is imported only when a report is written
+        report = importlib.import_module("safealign.pipeline.report")
     except ModuleNotFoundError as exc:
         if exc.name != "safealign.pipeline.report":
             raise
@@ -339,7 +340,7 @@ def write_summary_and_report(summary: RunSummary, run_dir: Path) -> list[Path]:
             "summary.json holds every figure.\n"
         )
         return [path, note]
-    return [path, *write_run_report(summary, run_dir)]
+    return [path, *report.write_run_report(summary, run_dir)]
 
 
 def package_versions() -> dict[str, str]:
