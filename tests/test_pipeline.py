@@ -39,7 +39,7 @@ def test_demo_runs_every_stage_and_writes_its_summary(tmp_path):
             max_new_tokens=6,
             align_samples=1,
             align_max_new_tokens=6,
-            align_epochs=1,
+            align_epochs=3,  # the first step is warmup (learning rate 0)
             align_prompts=8,
             learning_rate=1e-2,
         )

@@ -213,7 +213,8 @@ def test_ctrl_c_in_a_stage_names_it_and_a_rerun_resumes_there(
         "steer": "cached",
         "evaluate": "done",
     }
-    assert loaded_checkpoints == ["checkpoint-2"]  # resumed after the last saved step
+    # resumed from the checkpoint of the last finished step
+    assert [int(name.rsplit("-", 1)[1]) for name in loaded_checkpoints] == [2]
     assert summary.training_curves[0].steps == [1, 2, 3]
 
 
