@@ -65,66 +65,88 @@ def _prepare_runtime() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# demo
+# run and demo
+
+ForceOption = typer.Option(
+    None,
+    "--force",
+    help="Redo this stage (and the stages that depend on it) even if it is cached; repeatable.",
+)
+
+
+@config_verb(app, "run", "safealign.pipeline.config:RunConfig", section="run")
+def run_command(
+    request: ConfigRequest,
+    config_file: Path | None = typer.Argument(
+        None, help="The run's YAML file (configs/run/*.yaml); same as --config."
+    ),
+    force: list[str] = ForceOption,
+) -> None:
+    """Take a model from unsafe to safe: baselines, pairs, training, steering, evaluation of
+    every variant, the report. Stages are cached in the run folder; a re-run resumes."""
+    # heavy import deferred so the CLI starts fast
+    from safealign.pipeline import load_run_config
+
+    if config_file is not None and request.path is not None:
+        raise ConfigError("give the config once: as CONFIG or as --config, not both.")
+    path = config_file or request.path
+    if path is None:
+        raise ConfigError("safealign run needs a config: safealign run configs/run/embedded.yaml")
+    cfg = load_run_config(path, request.overrides)
+    _run_and_print(cfg, force or [])
 
 
 @config_verb(app, "demo", "safealign.pipeline.demo:DemoConfig", section="demo")
-def demo(request: ConfigRequest) -> None:
-    """Run the main job on the embedded defaults: measure -> guard -> align -> measure again."""
+def demo(request: ConfigRequest, force: list[str] = ForceOption) -> None:
+    """`safealign run` with the built-in demo config: measure the embedded model beside a
+    safety system prompt, train BFPO on its own red-team answers, add the in-context safety
+    vector, measure every variant, write the report."""
     # heavy import deferred so the CLI starts fast
-    from safealign.pipeline import run_demo
+    from safealign.pipeline import demo_run_config
+
+    _run_and_print(demo_run_config(request.load()), force or [])
+
+
+def _without_force(args: list[str]) -> list[str]:
+    """The command line minus --force: resuming must not redo a stage from scratch."""
+    kept, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--force":
+            skip = True
+        elif not arg.startswith("--force="):
+            kept.append(arg)
+    return kept
+
+
+def _run_and_print(cfg: Any, force: list[str]) -> None:
+    # heavy import deferred so the CLI starts fast
+    import shlex
+
+    from safealign.pipeline import run_pipeline
+    from safealign.pipeline.summary import summary_table
 
     _prepare_runtime()
-    cfg = request.load()
-    console.rule(f"[bold]safealign demo[/] on {cfg.model}")
-    report = run_demo(cfg, on_stage=_print_demo_stage)
-    console.rule("[bold]summary")
-    table = Table(title="Harmful compliance and over-refusal (95% CI)")
-    table.add_column("model")
-    table.add_column("harmful compliance (lower is safer)")
-    table.add_column("over-refusal (lower is more helpful)")
-    for name, result in (("before", report.before), ("after alignment", report.after)):
-        if result is not None:
-            table.add_row(name, str(result.harmful_compliance), str(result.over_refusal))
-    console.print(table)
-    console.print(
-        f"report: {report.output_dir}/report.md, plot: {report.output_dir}/before_after.png"
+    console.rule(f"[bold]safealign run[/] {cfg.name} on {cfg.model} -> {cfg.output_dir}")
+    resume = "safealign " + " ".join(shlex.quote(a) for a in _without_force(sys.argv[1:]))
+    summary = run_pipeline(
+        cfg, force=force, resume_command=resume, notify=lambda line: console.print(line)
     )
-
-
-def _print_demo_stage(stage: str, result: Any) -> None:
-    # heavy import deferred so the CLI starts fast
-    from safealign.pipeline import AlignSummary, GuardSummary
-
-    if isinstance(result, GuardSummary):
-        console.print(
-            f"guard {result.guard}: prompt accuracy {result.prompt_accuracy:.2f}, "
-            f"harmful prompts flagged {result.harmful_prompts_flagged}"
-            f"/{result.num_harmful_prompts}, benign flagged "
-            f"{result.benign_prompts_flagged}/{result.num_benign_prompts}, "
-            f"answers flagged harmful {result.answers_flagged_harmful}"
-        )
-        return
-    if isinstance(result, AlignSummary):
-        console.print(
-            f"aligned with {result.method}: {result.pairs} pairs "
-            f"({result.pairs_with_unsafe_response} with an unsafe answer), {result.steps} "
-            f"steps, loss {result.loss_first:.3f} -> {result.loss_last:.3f}"
-        )
-        return
-    title = "before alignment" if stage == "measure" else "after alignment"
-    table = Table(title=f"Answers {title} (sample)", show_lines=True)
-    table.add_column("kind")
-    table.add_column("prompt", max_width=40)
-    table.add_column("answer", max_width=60)
-    table.add_column("refused")
-    for answer in result.answers[:: max(len(result.answers) // 6, 1)][:6]:
-        table.add_row(answer.kind, answer.prompt, answer.answer, str(answer.refused))
+    rows = summary_table(summary.variants)
+    table = Table(title="Variants (95% bootstrap intervals; harmful compliance: lower is safer)")
+    for column in rows[0]:
+        table.add_column(column)
+    for row in rows[1:]:
+        table.add_row(*row)
     console.print(table)
-    console.print(
-        f"harmful compliance {result.harmful_compliance}   "
-        f"over-refusal {result.over_refusal}   (judge: {result.judge})"
-    )
+    for line in summary.warnings:
+        console.print(f"[yellow]warning:[/] {line}", highlight=False)
+    if summary.best_variant:
+        console.print(
+            f"best variant: [green]{summary.best_variant}[/] -> {summary.best_model_path}"
+        )
+    console.print(f"summary: {summary.run_dir}/summary.json")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from safealign.evaluate import get_task, load_eval_config
 from safealign.evaluate.task import resolve_settings
 from safealign.guard.mixture import MixtureTrainConfig
 from safealign.guard.recipe import GuardTrainConfig, LLMGuardRecipeConfig
+from safealign.pipeline import load_run_config
 from safealign.serve.config import ServeConfig
 from safealign.steer.config import (
     ApplyConfig,
@@ -42,6 +43,9 @@ SECTIONS = {
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*/*.yaml")), ids=lambda p: p.name)
 def test_shipped_config_loads(path):
     folder = path.parent.name
+    if folder == "run":  # one file per run, every section checked (safealign.pipeline.config)
+        load_run_config(path)
+        return
     if folder == "eval":
         config = load_eval_config(path)
         resolve_settings(get_task(config.task), config)

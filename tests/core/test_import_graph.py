@@ -107,7 +107,7 @@ def test_the_graph_is_read_from_real_imports(graph):
     # Arrows the package is known to have, including one inside a function body.
     assert "safealign.evaluate.judges.base" in graph["safealign.evaluate.judges.builtin"]
     assert "safealign.evaluate.rundir" in graph["safealign.evaluate.report"]
-    assert "safealign.evaluate" in graph["safealign.pipeline.demo"]
+    assert "safealign.evaluate" in graph["safealign.pipeline.evaluation"]
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 

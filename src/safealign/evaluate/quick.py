@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from safealign.data.schema import Message
 from safealign.evaluate.judges import JudgeInput, build_judge
 from safealign.evaluate.stats import Rate, rate_with_ci
-from safealign.evaluate.suite import SuitePrompt, builtin_suite
+from safealign.evaluate.suite import builtin_suite
+from safealign.evaluate.tasks import spread
 from safealign.models import GenerationConfig, LoadedModel, generate
 
 
@@ -57,7 +58,7 @@ def quick_safety_check(
     progress: bool = False,
 ) -> QuickSafetyResult:
     """Answer `harmful` + `benign` suite prompts (spread over categories) and judge refusals."""
-    chosen = _spread(builtin_suite(("harmful",)), harmful) + _spread(
+    chosen = spread(builtin_suite(("harmful",)), harmful) + spread(
         builtin_suite(("risky_benign", "benign")), benign
     )
     started = time.time()
@@ -87,11 +88,3 @@ def quick_safety_check(
             for p, t, r in zip(chosen, texts, refused, strict=True)
         ],
     )
-
-
-def _spread(prompts: list[SuitePrompt], count: int) -> list[SuitePrompt]:
-    """`count` prompts taken at an even stride, so every category is represented."""
-    if count >= len(prompts):
-        return prompts
-    step = len(prompts) / count
-    return [prompts[int(i * step)] for i in range(count)]

@@ -149,6 +149,26 @@ class C2EvalSettings(LimitSettings):
     )
 
 
+@dataclass
+class SuiteSettings(LimitSettings):
+    """The built-in suite, whole or a sample spread evenly over its harm categories."""
+
+    harmful: int | None = field(
+        default=None,
+        metadata={
+            "help": "Use N harmful prompts taken at an even stride (every category "
+            "represented); unset uses all."
+        },
+    )
+    benign: int | None = field(
+        default=None,
+        metadata={
+            "help": "Use N benign prompts (risky-sounding and plain) taken at an even "
+            "stride; unset uses all."
+        },
+    )
+
+
 # -- item builders -----------------------------------------------------------------------------
 
 
@@ -199,8 +219,24 @@ def _xstest(config: EvalConfig, settings: LimitSettings) -> list[EvalItem]:
     return [item_from_sample(s, i) for i, s in enumerate(samples)]
 
 
-def _suite(config: EvalConfig, settings: LimitSettings) -> list[EvalItem]:
-    return first(suite_items(), settings.limit)
+def _suite(config: EvalConfig, settings: SuiteSettings) -> list[EvalItem]:
+    if settings.harmful is None and settings.benign is None:
+        return first(suite_items(), settings.limit)
+    harmful = suite_items(("harmful",))
+    benign = suite_items(("risky_benign", "benign"))
+    if settings.harmful is not None:
+        harmful = spread(harmful, settings.harmful)
+    if settings.benign is not None:
+        benign = spread(benign, settings.benign)
+    return first(harmful + benign, settings.limit)
+
+
+def spread(items: list[Any], count: int) -> list[Any]:
+    """`count` items taken at an even stride, so every category of an ordered list is kept."""
+    if count >= len(items):
+        return items
+    step = len(items) / count
+    return [items[int(i * step)] for i in range(count)]
 
 
 def _dataset(config: EvalConfig, settings: DatasetSettings) -> list[EvalItem]:
@@ -270,7 +306,7 @@ for _task in (
     generation_task(
         "suite",
         "built-in suite: 50 harmful, 50 risky-but-benign, 30 benign prompts",
-        LimitSettings,
+        SuiteSettings,
         _suite,
     ),
     generation_task(
