@@ -13,8 +13,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from safealign.data.schema import Message
-from safealign.evaluate import EvalConfig, LimitSettings, OpenAIBackend, rescore, run_eval
+from safealign.evaluate import EvalConfig, OpenAIBackend, rescore, run_eval
 from safealign.evaluate.backends import BackendError
+from safealign.evaluate.tasks import SuiteSettings
 from safealign.io import read_jsonl
 from safealign.models import GenerationConfig
 
@@ -120,7 +121,7 @@ def test_eval_run_through_the_server_then_rescore_without_it(server, tmp_path):
         model="served-model",
         backend_url=server.url,
         judges=["refusal-keyword"],
-        settings=LimitSettings(limit=60),  # 50 harmful + 10 risky-benign
+        settings=SuiteSettings(limit=60),  # 50 harmful + 10 risky-benign
         out=str(tmp_path / "run"),
         resamples=200,
     )
