@@ -192,6 +192,10 @@ class SafetyArithmeticConfig:
         default="icv",
         metadata={"help": f"Rule of the attached steering vector: {', '.join(RULES)}."},
     )
+    icv_layers: list[int] | None = field(
+        default=None,
+        metadata={"help": "Layers the attached vector steers (default: all of its layers)."},
+    )
     output: str = field(
         default="runs/steer/safety-arithmetic",
         metadata={"help": "Folder of the resulting checkpoint."},
