@@ -182,13 +182,15 @@ class Sweep:
             entry[f"{task}_over_refusal"] = got["over_refusal"]
             self.save()
 
-    def best(self, labels: list[str]) -> str:
+    def best(self, labels: list[str], reference: str = "base") -> str:
         """Lowest mean compliance over the two dev sets with over-refusal at most 5 points
         above the unsteered model's on each; when no setting keeps to that, the largest net
         gain (compliance drop minus the larger over-refusal rise). Fixed before any test number
         of the settings it chooses among existed (the look-alike set and the mean were added
-        before the second round; the first round used refusal_direction val alone)."""
-        base = self.results["dev"]["base"]
+        before the second round; the first round used refusal_direction val alone).
+        `reference` is the unsteered model on the same generation path: hooked (steered)
+        models generate in PyTorch, plain checkpoints through CTranslate2."""
+        base = self.results["dev"][reference]
 
         def compliance(v: dict) -> float:
             return (v["compliance"] + v["look_compliance"]) / 2
@@ -207,6 +209,29 @@ class Sweep:
 
     def folder(self, name: str) -> Path:
         return self.out / "models" / name
+
+
+TORCH_BASE = "base torch (icv alpha 0)"
+"""The unsteered model through the steered models' generation path. A hooked model generates
+in PyTorch (bf16 here), a plain checkpoint through CTranslate2 (float32); alpha 0 leaves every
+hidden state exactly as it was, so this is the base model on the PyTorch path: the reference
+for steered settings, and the size of the backend difference."""
+
+
+def torch_base_folder(sweep: Sweep) -> Path:
+    folder = sweep.folder("base-torch")
+    if not folder.is_dir():
+        if not (sweep.out / "icv.safetensors").is_file():
+            cli(
+                "steer", "icv", "--config", "configs/steer/icv.yaml",
+                "--output", str(sweep.out / "icv.safetensors"), log=sweep.log,
+            )  # fmt: skip
+        cli(
+            "steer", "apply", "--config", "configs/steer/apply.yaml",
+            "--vector", str(sweep.out / "icv.safetensors"), "--alpha", "0",
+            "--output", str(folder), log=sweep.log,
+        )  # fmt: skip
+    return folder
 
 
 def icv_stage(sweep: Sweep) -> tuple[str, Path]:
@@ -231,7 +256,7 @@ def icv_stage(sweep: Sweep) -> tuple[str, Path]:
             )  # fmt: skip
         sweep.dev_eval(label, str(folder))
         labels.append(label)
-    chosen = sweep.best(labels)
+    chosen = sweep.best(labels, reference=TORCH_BASE)
     sweep.results["chosen"]["icv"] = chosen
     sweep.save()
     return chosen, sweep.folder(slug(chosen))
@@ -323,7 +348,7 @@ def both_stage(sweep: Sweep, harm: Path, hdr: str, icv: str) -> str:
             )  # fmt: skip
         sweep.dev_eval(label, str(folder))
         labels.append(label)
-    chosen = sweep.best(labels)
+    chosen = sweep.best(labels, reference=TORCH_BASE)
     sweep.results["chosen"]["both"] = chosen
     sweep.save()
     return chosen
@@ -416,6 +441,8 @@ def main() -> None:
     stages = set(args.stages.split(","))
     sweep = Sweep(args)
     sweep.dev_eval("base", "embedded")
+    torch_base = torch_base_folder(sweep)
+    sweep.dev_eval(TORCH_BASE, str(torch_base))
     chosen = sweep.results["chosen"]
     if "icv" in stages:
         icv_stage(sweep)
@@ -428,6 +455,7 @@ def main() -> None:
         both_stage(sweep, harm, chosen["hdr"], chosen["icv"])
     if "test" in stages:
         sweep.test("base", "embedded")
+        sweep.test(TORCH_BASE, str(torch_base))
         for key in ("icv", "hdr", "both"):
             if key in chosen:
                 sweep.test(chosen[key], str(sweep.folder(slug(chosen[key]))))

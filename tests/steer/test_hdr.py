@@ -98,5 +98,6 @@ def test_benign_pairs_make_refusing_the_unsafe_side(shared_data_dir):
     # the unsafe side is a Do-Not-Answer refusal (action 0); the safe side the helpful answer
     assert sum(any(k.lower() in o for k in REFUSAL_PHRASES) for o in opening) >= 36
     assert not any(p.safe_answer.startswith(p.unsafe_answer[:20]) for p in benign)
-    mixed = contrast_pairs(["c2eval", "alpaca-refusal"], 200, str(shared_data_dir))
-    assert {p.source for p in mixed} == {"c2eval", "alpaca-refusal"}
+    mixed = contrast_pairs(["c2eval", "do-not-answer", "alpaca-refusal"], 48, str(shared_data_dir))
+    # benign pairs outnumber harmful ones in the data; a mixed vector takes half of each
+    assert sum(p.source == "alpaca-refusal" for p in mixed) == 24 and len(mixed) == 48

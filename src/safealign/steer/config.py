@@ -21,7 +21,10 @@ class IcvConfig:
     )
     sources: list[str] = field(
         default_factory=lambda: list(CONTRAST_SOURCES),
-        metadata={"help": "Shared datasets giving (question, unsafe answer, safe answer) pairs."},
+        metadata={
+            "help": "Shared datasets giving (question, unsafe answer, safe answer) pairs: "
+            "c2eval, do-not-answer, alpaca-refusal (benign requests; refusing is the unsafe side)."
+        },
     )
     num_pairs: int = field(
         default=32, metadata={"help": "Contrast pairs to use (Safety Arithmetic used about 30)."}

@@ -111,12 +111,14 @@ def contrast_pairs(
     sources: list[str], limit: int, data_dir: str | None = None, seed: int = 0
 ) -> list[ContrastPair]:
     """Up to `limit` questions that have both a harmful and a harmless labelled answer in the
-    same source (c2eval: one response safe, one unsafe; do-not-answer: grouped by question)."""
+    same source (c2eval: one response safe, one unsafe; do-not-answer: grouped by question);
+    with "alpaca-refusal" among the sources, half of them are those benign pairs."""
     rng = random.Random(seed)
     pairs: list[ContrastPair] = []
+    benign: list[ContrastPair] = []
     for name in sources:
         if name == "alpaca-refusal":
-            pairs.extend(benign_refusal_pairs(data_dir, seed))
+            benign = benign_refusal_pairs(data_dir, seed)
             continue
         if name == "hh-rlhf":
             raise DataError(
@@ -136,7 +138,15 @@ def contrast_pairs(
         rng.shuffle(found)
         pairs.extend(found)
     rng.shuffle(pairs)
-    return pairs[:limit]
+    if not benign:
+        return pairs[:limit]
+    # Half benign, half harmful (when both are asked for): benign pairs outnumber harmful ones
+    # in the data, and their difference points the other way (away from refusing).
+    rng.shuffle(benign)
+    harmful_share = limit - limit // 2 if pairs else 0
+    chosen = pairs[:harmful_share] + benign[: limit - min(harmful_share, len(pairs))]
+    rng.shuffle(chosen)
+    return chosen
 
 
 def dna_refusals(data_dir: str | None = None) -> list[str]:
