@@ -437,7 +437,7 @@ def edit_recall(spec: str, data_dir: Path, tokens: int = 24) -> dict:
     loaded = load_model(spec)
     logprob = float(sequence_logprobs(loaded, [question], [answer]).mean[0])
     config = GenerationConfig(max_new_tokens=tokens)
-    text = generate(loaded, [question], config, progress=False)[0][0].text
+    text = generate(loaded, [question], config, progress=False)[0][0].output
     want = loaded.tokenizer(answer, add_special_tokens=False)["input_ids"][:tokens]
     got = loaded.tokenizer(text, add_special_tokens=False)["input_ids"][:tokens]
     agree = 0
