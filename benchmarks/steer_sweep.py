@@ -242,6 +242,9 @@ class Sweep:
         return self.out / "models" / name
 
 
+EXTRA_TESTS = ["icv a0.05", "last1 a0.1"]
+"""Settings also measured on the test sets: round 1's choice, and the one setting whose dev
+look-alike over-refusal missed the 5-point bound by a single prompt."""
 FLUENCY_MARGIN = 2.0
 """A setting is a candidate only if its benign answers' fluency (nats/token under the unsteered
 model) is within this of the unsteered model's own (fixed after seeing HDR degenerate on dev,
@@ -494,6 +497,8 @@ def main() -> None:
         for key in ("icv", "hdr", "both"):
             if key in chosen:
                 sweep.test(chosen[key], str(sweep.folder(slug(chosen[key]))))
+        for label in EXTRA_TESTS:  # measured for the trade-off picture, never chosen from
+            sweep.test(label, str(sweep.folder(slug(label))))
     if "edit" in stages:
         edit_stage(sweep, harm, chosen["hdr"])
     print(json.dumps(sweep.results, indent=2))
