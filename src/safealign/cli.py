@@ -743,7 +743,9 @@ def steer_safety_arithmetic(request: ConfigRequest) -> None:
     result = safety_arithmetic(cfg)
     area = f"layers {result.layers}" if result.layers is not None else "all layers"
     console.print(
-        f"removed {cfg.scale} x harm vector from {result.tensors_changed} tensors ({area}), "
+        f"{'removed' if cfg.operation == 'subtract' else 'added'} {cfg.scale} x harm vector "
+        f"{'from' if cfg.operation == 'subtract' else 'to'} {result.tensors_changed} tensors "
+        f"({area}), "
         f"{result.entries_kept}/{result.entries_total} entries kept: [green]{result.output}[/]"
     )
 

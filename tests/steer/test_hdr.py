@@ -66,6 +66,7 @@ def test_harm_vector_then_removal_in_the_edit_area(tmp_path, shared_data_dir):
         SafetyArithmeticConfig(
             icv=str(icv),
             icv_alpha=0.2,
+            icv_layers=[1],
             target=str(edited),
             harm_vector=str(tmp_path / "harm"),
             edit_area_from=str(base),
@@ -82,6 +83,21 @@ def test_harm_vector_then_removal_in_the_edit_area(tmp_path, shared_data_dir):
     assert changed and all(".layers.1." in n for n in changed)
     manifest = json.loads((tmp_path / "repaired" / "safealign_model.json").read_text())
     assert manifest["provenance"]["method"] == "harm-direction-removal"
+    assert manifest["steering"][0]["layers"] == [1]  # the ICV steers only the layers asked for
     both = load_model(tmp_path / "repaired")  # HDR weights + the ICV attached on load
     assert both.name.endswith("repaired)") and "steer:icv@0.2" in both.name
     assert len(both.attachments) == 1
+
+
+def test_benign_pairs_make_refusing_the_unsafe_side(shared_data_dir):
+    from safealign.data.refusal import REFUSAL_PHRASES
+
+    benign = contrast_pairs(["alpaca-refusal"], 40, str(shared_data_dir))
+    assert len(benign) == 40 and {p.source for p in benign} == {"alpaca-refusal"}
+    opening = [p.unsafe_answer[:80].lower() for p in benign]
+    # the unsafe side is a Do-Not-Answer refusal (action 0); the safe side the helpful answer
+    assert sum(any(k.lower() in o for k in REFUSAL_PHRASES) for o in opening) >= 36
+    assert not any(p.safe_answer.startswith(p.unsafe_answer[:20]) for p in benign)
+    mixed = contrast_pairs(["c2eval", "do-not-answer", "alpaca-refusal"], 48, str(shared_data_dir))
+    # benign pairs outnumber harmful ones in the data; a mixed vector takes half of each
+    assert sum(p.source == "alpaca-refusal" for p in mixed) == 24 and len(mixed) == 48

@@ -21,7 +21,10 @@ class IcvConfig:
     )
     sources: list[str] = field(
         default_factory=lambda: list(CONTRAST_SOURCES),
-        metadata={"help": "Shared datasets giving (question, unsafe answer, safe answer) pairs."},
+        metadata={
+            "help": "Shared datasets giving (question, unsafe answer, safe answer) pairs: "
+            "c2eval, do-not-answer, alpaca-refusal (benign requests; refusing is the unsafe side)."
+        },
     )
     num_pairs: int = field(
         default=32, metadata={"help": "Contrast pairs to use (Safety Arithmetic used about 30)."}
@@ -191,6 +194,10 @@ class SafetyArithmeticConfig:
     icv_rule: str = field(
         default="icv",
         metadata={"help": f"Rule of the attached steering vector: {', '.join(RULES)}."},
+    )
+    icv_layers: list[int] | None = field(
+        default=None,
+        metadata={"help": "Layers the attached vector steers (default: all of its layers)."},
     )
     output: str = field(
         default="runs/steer/safety-arithmetic",

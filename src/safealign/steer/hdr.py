@@ -148,7 +148,9 @@ def safety_arithmetic(config: SafetyArithmeticConfig) -> ArithmeticResult:
     if config.icv is not None:
         shutil.copy2(config.icv, Path(config.output) / "steering_vector.safetensors")
         steering = [
-            steering_entry("steering_vector.safetensors", config.icv_alpha, config.icv_rule, None)
+            steering_entry(
+                "steering_vector.safetensors", config.icv_alpha, config.icv_rule, config.icv_layers
+            )
         ]
     write_model_manifest(
         config.output,
