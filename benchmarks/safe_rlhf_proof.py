@@ -8,6 +8,13 @@
   260 rows are AdvBench verbatim, and AdvBench is an evaluation task here), and the first
   harmless_train (Alpaca) instructions as benign prompts.
 
+`prep-cost PAIRS`: the second attempt's cost-model data. C2-Eval's responses are 92 % unsafe, so
+a cost model trained on them alone puts nearly every answer above 0. This adds the embedded
+model's own red-team pairs (`safealign synth redteam`, refusal-marker judge: its refusals are
+safe, its compliance with a harmful training prompt unsafe; benign prompts' answers safe), split
+by the same prompt-hash rule, converted to the PKU format: `cost_mix_train.jsonl` (C2-Eval train
++ red-team train/dev), `redteam_test.jsonl` and `cost_mix_test.jsonl` (both sources' test rows).
+
 `ppo-summary RUN`: first vs last iterations of a safe_rlhf run (see `ppo_summary`).
 
 `accuracy RUN...`: held-out pairwise accuracy of `safealign train` reward/cost runs on the
@@ -16,6 +23,9 @@ test pairs. Reward: R(better) > R(other). Cost: C(less safe) > C(safer), and sig
 
     python benchmarks/safe_rlhf_proof.py prep
     python benchmarks/safe_rlhf_proof.py accuracy runs/train/reward_c2eval runs/train/cost_c2eval
+    python benchmarks/safe_rlhf_proof.py prep-cost runs/proof/bfpo_pairs.jsonl
+    python benchmarks/safe_rlhf_proof.py accuracy runs/train/cost_mix \
+        --data runs/proof/data/cost_mix_test.jsonl
     python benchmarks/safe_rlhf_proof.py ppo-summary runs/train/safe_rlhf --window 5
 """
 
@@ -69,13 +79,50 @@ def prep(benign: int) -> None:
     )
 
 
-def accuracy(runs: list[str], split: str) -> None:
+def _pku_row(row: dict) -> dict:
+    """One project-format pair (`synth redteam` output) as a PKU-SafeRLHF row."""
+    first, second = row["responses"]
+    return {
+        "prompt": row["prompt"],
+        "response_0": first["text"],
+        "response_1": second["text"],
+        "is_response_0_safe": bool(first["is_safe"]),
+        "is_response_1_safe": bool(second["is_safe"]),
+        "better_response_id": row["better"],
+        "safer_response_id": row["safer"],
+    }
+
+
+def prep_cost(pairs_path: str) -> None:
+    from safealign.data.splits import split_of
+
+    lines = Path(pairs_path).read_text().splitlines()
+    own = [_pku_row(json.loads(line)) for line in lines if line.strip()]
+    own_train = [r for r in own if split_of(r["prompt"]) != "test"]
+    own_test = [r for r in own if split_of(r["prompt"]) == "test"]
+    c2_train = [json.loads(line) for line in (OUT / "c2eval_train.jsonl").open()]
+    c2_test = [json.loads(line) for line in (OUT / "c2eval_test.jsonl").open()]
+    _write_jsonl(OUT / "cost_mix_train.jsonl", c2_train + own_train)
+    _write_jsonl(OUT / "redteam_test.jsonl", own_test)
+    _write_jsonl(OUT / "cost_mix_test.jsonl", c2_test + own_test)
+
+    def safe(rows: list[dict]) -> int:
+        return sum(r["is_response_0_safe"] + r["is_response_1_safe"] for r in rows)
+
+    print(
+        f"cost_mix train: {len(c2_train)} C2-Eval + {len(own_train)} own pairs, "
+        f"{safe(c2_train) + safe(own_train)} safe of {2 * (len(c2_train) + len(own_train))} "
+        f"responses; test: {len(c2_test)} C2-Eval + {len(own_test)} own pairs"
+    )
+
+
+def accuracy(runs: list[str], data: str) -> None:
     import torch
 
     from safealign.data import load_samples
     from safealign.train.reward_model import load_scalar_model
 
-    samples = load_samples(str(OUT / f"c2eval_{split}.jsonl"), "pku-saferlhf").samples
+    samples = load_samples(data, "pku-saferlhf").samples
     for run in runs:
         folder = next(
             p
@@ -98,29 +145,38 @@ def accuracy(runs: list[str], split: str) -> None:
                     {
                         "run": run,
                         "kind": "reward",
-                        "split": split,
+                        "data": data,
                         "pairs": len(samples),
                         "accuracy": round(float(hits.float().mean()), 3),
                     }
                 )
             )
             continue
-        safer = torch.tensor([s.safer for s in samples])
-        hits = scores[index, 1 - safer] > scores[index, safer]
+        # Pairs without a safer side (two safe answers to a benign prompt) count for the
+        # sign only.
+        ranked = torch.tensor([s.safer is not None for s in samples])
+        safer = torch.tensor([s.safer or 0 for s in samples])
+        hits = (scores[index, 1 - safer] > scores[index, safer])[ranked]
         unsafe = torch.tensor([[not r.is_safe for r in s.responses] for s in samples])
         sign = (scores > 0) == unsafe
-        decisive = unsafe.sum(-1) == 1
+        decisive = (unsafe.sum(-1) == 1)[ranked]
         print(
             json.dumps(
                 {
                     "run": run,
                     "kind": "cost",
-                    "split": split,
+                    "data": data,
                     "pairs": len(samples),
+                    "ranked_pairs": int(ranked.sum()),
                     "accuracy": round(float(hits.float().mean()), 3),
                     "sign_accuracy": round(float(sign.float().mean()), 3),
                     "sign_accuracy_safe_responses": round(float(sign[~unsafe].float().mean()), 3),
                     "safe_responses": int((~unsafe).sum()),
+                    "sign_accuracy_unsafe_responses": round(float(sign[unsafe].float().mean()), 3),
+                    "unsafe_responses": int(unsafe.sum()),
+                    "sign_accuracy_unranked_pairs": round(float(sign[~ranked].float().mean()), 3)
+                    if (~ranked).any()
+                    else None,
                     "accuracy_one_safe_pairs": round(float(hits[decisive].float().mean()), 3),
                     "one_safe_pairs": int(decisive.sum()),
                 }
@@ -161,17 +217,25 @@ def main() -> None:
     p.add_argument("--benign", type=int, default=140)
     a = sub.add_parser("accuracy")
     a.add_argument("runs", nargs="+")
-    a.add_argument("--split", default="test", choices=("train", "test"))
+    a.add_argument(
+        "--data",
+        default=str(OUT / "c2eval_test.jsonl"),
+        help="PKU-format pairs to measure on (default: C2-Eval's test prompts)",
+    )
+    c = sub.add_parser("prep-cost")
+    c.add_argument("pairs", help="`safealign synth redteam` pairs of the model's own answers")
     s = sub.add_parser("ppo-summary")
     s.add_argument("run")
     s.add_argument("--window", type=int, default=5)
     args = parser.parse_args()
     if args.verb == "prep":
         prep(args.benign)
+    elif args.verb == "prep-cost":
+        prep_cost(args.pairs)
     elif args.verb == "ppo-summary":
         ppo_summary(args.run, args.window)
     else:
-        accuracy(args.runs, args.split)
+        accuracy(args.runs, args.data)
 
 
 if __name__ == "__main__":
