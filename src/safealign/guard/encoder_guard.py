@@ -34,6 +34,7 @@ from safealign.guard.verdict import (
 )
 from safealign.guard.windows import conversation_views, owners
 from safealign.io import atomic_path
+from safealign.models.devices import resolve_dtype
 from safealign.models.encoder import resolve_encoder
 
 BINARY_HEADS = ("prompt", "response", "refusal")
@@ -222,8 +223,9 @@ class EncoderGuard:
         return guard
 
     def to(self, dtype: str | torch.dtype) -> EncoderGuard:
-        """Cast encoder and heads (bf16 is faster on CPUs with avx512_bf16)."""
-        dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+        """Cast encoder and heads (bf16 is faster on CPUs with avx512_bf16; "auto" picks it
+        where the CPU runs it natively, else float32)."""
+        dtype = resolve_dtype(dtype, torch.device("cpu"))
         self.encoder.to(dtype)
         self.heads.to(dtype)
         return self

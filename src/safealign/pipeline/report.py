@@ -16,17 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from safealign.errors import DataError
-from safealign.evaluate.metrics import DISAGREEMENT
 from safealign.evaluate.report import figure_tag, html_page
 from safealign.evaluate.stats import Rate
 from safealign.io import atomic_path
 from safealign.pipeline.report_plots import Plot, draw_plots, task_names
 from safealign.pipeline.results import AnswerSample, RunSummary, VariantResult
+from safealign.pipeline.summary import run_warnings as summary_warnings
 
 SUMMARY = "summary.json"
 PLOTS = "report_plots"
 """Folder beside report.html holding the same plots as PNG files (replaced whole each time)."""
-SYSTEM_PROMPT_BASELINE = "system-prompt"
 
 
 def write_run_report(summary: RunSummary, run_dir: Path) -> list[Path]:
@@ -73,48 +72,10 @@ def load_summary(run_dir: Path) -> RunSummary:
 
 
 def run_warnings(summary: RunSummary) -> list[str]:
-    """What a reader must see first, derived from the figures: judges that disagree by more than
-    10 points, methods that do not beat the safety system prompt, targets missed."""
-    lines: list[str] = []
-    for variant in summary.variants:
-        for scores in variant.tasks:
-            headline = _value(scores.harmful_compliance)
-            for second in scores.second_judges:
-                other = _value(second.rate)
-                if not second.informative or headline is None or other is None:
-                    continue
-                if abs(headline - other) > DISAGREEMENT:
-                    lines.append(
-                        f"{variant.name} on {scores.task}: judges disagree by "
-                        f"{abs(headline - other) * 100:.0f} points on harmful compliance "
-                        f"({headline:.3f} by {scores.primary_judge}, {other:.3f} by "
-                        f"{second.judge})."
-                    )
-    baseline = next((v for v in summary.variants if v.name == SYSTEM_PROMPT_BASELINE), None)
-    if baseline is not None:
-        for variant in summary.variants:
-            if variant.kind == "baseline":
-                continue
-            for scores in variant.tasks:
-                base = baseline.task(scores.task)
-                mine = _value(scores.harmful_compliance)
-                theirs = _value(base.harmful_compliance) if base else None
-                if mine is not None and theirs is not None and mine >= theirs:
-                    lines.append(
-                        f"{variant.name} does not beat the safety system prompt on {scores.task}: "
-                        f"harmful compliance {mine:.3f} against {theirs:.3f}."
-                    )
-    for target in summary.targets:
-        if not target.met:
-            measured = "not measured" if target.measured is None else f"{target.measured:.3f}"
-            lines.append(
-                f"target missed: {target.name} ({target.variant}): measured {measured}, "
-                f"limit {target.limit:.3f}."
-            )
-    return lines
-
-
-# -- sections ----------------------------------------------------------------------------------
+    """What a reader must see first, derived from the figures (one rule, in
+    `pipeline.summary.run_warnings`, shared with the runner's console output)."""
+    best = next((v for v in summary.variants if v.name == summary.best_variant), None)
+    return summary_warnings(summary.variants, summary.targets, best)
 
 
 @dataclass(frozen=True)
@@ -434,10 +395,6 @@ def _rate_cell(rate: Rate | None) -> Rich:
         f"<b>{rate.value:.3f}</b> <span class='ci'>[{rate.low:.3f}, {rate.high:.3f}] "
         f"(n={rate.total})</span>",
     )
-
-
-def _value(rate: Rate | None) -> float | None:
-    return None if rate is None else rate.value
 
 
 def _variant_name(variant: VariantResult, summary: RunSummary) -> str:
