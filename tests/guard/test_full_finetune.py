@@ -3,17 +3,21 @@ the v2 recipe refuses non-permissive sources for a shipped guard."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from safealign.errors import ConfigError
+from safealign.guard import mixture
 from safealign.guard.encoder_guard import (
     EncoderGuard,
     EncoderGuardConfig,
     apply_encoder_delta,
     encoder_delta,
 )
+from safealign.guard.generated import label_item
 from safealign.guard.mixture import MixtureTrainConfig, train_guard_mixture
 
 pytestmark = pytest.mark.slow
@@ -65,6 +69,38 @@ def test_a_shipped_recipe_refuses_unlicensed_sources() -> None:
     config = MixtureTrainConfig(sources=["user-content", "gab"])
     with pytest.raises(ConfigError, match='"gab" is licensed not verified'):
         train_guard_mixture(config)
+
+
+def test_the_mixture_trains_on_generated_answers_and_calibrates_on_their_dev_share(
+    monkeypatch, tmp_path, shared_data_dir
+) -> None:
+    """Every generated answer joins the mix: the train ones to train, the dev ones to the
+    (already limited) dev split, where the response threshold is chosen."""
+
+    def answer(split: str, i: int):
+        row = {"split": split, "kind": "answer", "prompt": f"harmful {split} request {i}"}
+        return label_item({**row, "prefix": "", "response": "[model answer]"})
+
+    generated = {"train": [answer("train", i) for i in range(3)], "dev": [answer("dev", 0)]}
+    monkeypatch.setattr(mixture, "generated_for_sources", lambda *args: generated)
+    seen = {}
+
+    def stop(train, dev, config, **kwargs):
+        seen.update(train=train, dev=dev)
+        raise RuntimeError("stop before loading a model")
+
+    monkeypatch.setattr(mixture, "train_encoder_guard", stop)
+    config = MixtureTrainConfig(
+        sources=["do-not-answer"], per_source_limit=5, dev_limit=4, output=str(tmp_path / "g")
+    )
+    with pytest.raises(RuntimeError, match="stop before"):
+        train_guard_mixture(config)
+    by_source = {split: Counter(e.source for e in seen[split]) for split in ("train", "dev")}
+    # each answer is two examples: its prompt alone and the prompt-response pair
+    assert by_source["train"]["generated"] == 6 and by_source["dev"]["generated"] == 2
+    assert sum(by_source["train"].values()) == 5 + 6 and sum(by_source["dev"].values()) == 4 + 2
+    pairs = [e for e in seen["dev"] if e.source == "generated" and e.response is not None]
+    assert [e.response_harmful for e in pairs] == [True]
 
 
 @pytest.mark.parametrize("held_out", ["toxigen", "ethos", "olid", "c2eval"])

@@ -4,19 +4,26 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
+from safealign.config import load_config
 from safealign.data.refusal import REFUSAL_OPENINGS
 from safealign.data.schema import Sample
 from safealign.guard.generated import (
     GeneratedResponsesConfig,
     cache_path,
+    generated_for_sources,
     generated_samples,
     label_item,
     plan_items,
 )
+from safealign.guard.mixture import MixtureTrainConfig
+from safealign.guard.recipe import GuardTrainConfig
 from safealign.io import write_jsonl_atomic
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _pools() -> dict:
@@ -144,3 +151,24 @@ def test_generation_on_the_tiny_model_fills_the_cache(tmp_path, tiny) -> None:
         text = sample.responses[0].text
         assert any(text.startswith(opening) for opening in REFUSAL_OPENINGS)
         assert sample.responses[0].refusal is True and sample.responses[0].is_safe is True
+
+
+def test_the_v1_and_v2_recipes_share_one_generated_cache() -> None:
+    """Same prompts and settings, so the v2 mixture reuses the answers the v1 recipe generated
+    (one cache file), and its dev share reaches the response threshold."""
+    v1 = load_config(GuardTrainConfig, REPO_ROOT / "configs/guard/default.yaml", section="train")
+    v2 = load_config(
+        MixtureTrainConfig, REPO_ROOT / "configs/guard/v2.yaml", section="train_mixture"
+    )
+    assert v2.generated.enabled and v2.generated == v1.generated
+    assert v2.generated.dev_fraction > 0
+
+
+def test_no_generation_without_its_prompt_sources_or_when_disabled() -> None:
+    """Neither case reads data nor loads a model (the data folder here does not exist)."""
+    missing = "/nonexistent/shared/data"
+    config = GeneratedResponsesConfig(model="no-such-model")
+    empty = {"train": [], "dev": []}
+    assert generated_for_sources(["user-content", "benign"], config, missing) == empty
+    off = GeneratedResponsesConfig(enabled=False, model="no-such-model")
+    assert generated_for_sources(["harmful-instructions", "benign"], off, missing) == empty

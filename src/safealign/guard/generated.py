@@ -25,6 +25,7 @@ import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from safealign.data.catalog import load_dataset
 from safealign.data.refusal import REFUSAL_OPENINGS, is_refusal
 from safealign.data.schema import Response, Sample
 from safealign.data.text import first_sentence
@@ -211,3 +212,26 @@ def generated_samples(
     for row in rows:
         out[row["split"]].append(label_item(row))
     return out
+
+
+PROMPT_SOURCES = ("harmful-instructions", "benign")
+"""Catalogue datasets the generated answers' prompts come from (a recipe must train on both)."""
+
+
+def generated_for_sources(
+    sources: list[str], config: GeneratedResponsesConfig, data_dir: str | Path | None
+) -> dict[str, list[Sample]]:
+    """Generated samples per split for a recipe training on `sources`: empty when disabled or
+    when the prompt sources are not in the mix. The v1 and v2 recipes draw the same prompts, so
+    with the same settings they share one cache file."""
+    if not config.enabled or not set(PROMPT_SOURCES) <= set(sources):
+        return {"train": [], "dev": []}
+    pools = {}
+    for split in ("train", "dev"):
+        harmful = load_dataset("harmful-instructions", split, data_dir)
+        benign = load_dataset("benign", split, data_dir)
+        pools[split] = {
+            "harmful": [s for s in harmful if s.source in HARMFUL_PROMPT_SOURCES],
+            "benign": [s for s in benign if s.source in BENIGN_PROMPT_SOURCES],
+        }
+    return generated_samples(pools, config)

@@ -5,7 +5,9 @@ The datasets (where they lie, licences, split rules, readers) are entries of the
 `safealign.data.catalog`: the v1 sources plus more user-written sets (`data/formats/
 more_prompt_sets.py`: Gab, OLID's training file, SDCNL, Twitter suicidal intention, Alpaca-Eval).
 The catalogue refuses held-out sets for any mixture, and with `permissive_only` (the shipped
-default) any licence outside MIT / Apache-2.0 / CC-BY.
+default) any licence outside MIT / Apache-2.0 / CC-BY. Those sets hold ~140 harmful answers in
+train and ~20 in dev, so the recipe can add the v1 recipe's answers written by the embedded LM and
+labelled by rule (`guard.generated`), to train and, for fitting the response threshold, to dev.
 """
 
 from __future__ import annotations
@@ -23,6 +25,12 @@ from safealign.guard.encoder_training import (
     train_encoder_guard,
 )
 from safealign.guard.examples import GuardExample, examples_from_samples
+from safealign.guard.generated import (
+    GENERATED_LICENSE,
+    GENERATED_SOURCE,
+    GeneratedResponsesConfig,
+    generated_for_sources,
+)
 from safealign.guard.resume import interrupted, work_folder
 from safealign.guard.sources import DEFAULT_TRAIN_SOURCES, with_refusals
 
@@ -64,6 +72,13 @@ class MixtureTrainConfig:
     dev_limit: int = dataclass_field(
         default=4000, metadata={"help": "At most this many dev examples for calibration."}
     )
+    generated: GeneratedResponsesConfig = dataclass_field(
+        default_factory=lambda: GeneratedResponsesConfig(enabled=False),
+        metadata={
+            "help": "Answers the embedded LM writes, labelled by rule (the v1 recipe's response "
+            "data; cached outside the repo): all added to train, their dev share to dev."
+        },
+    )
     encoder: EncoderGuardTrainConfig = dataclass_field(
         default_factory=lambda: EncoderGuardTrainConfig(
             finetune="full", learning_rate=8e-5, max_length=128, epochs=1.0
@@ -98,10 +113,15 @@ def train_guard_mixture(config: MixtureTrainConfig) -> TrainResult:
     first, and the shared data folder, before any model is loaded."""
     entries = require_trainable(config.sources, permissive_only=config.permissive_only)
     shared_data_dir(config.data_dir)
+    generated = generated_for_sources(config.sources, config.generated, config.data_dir)
     train = mixture_examples(config, "train", config.per_source_limit)
+    train += examples_from_samples(generated["train"])
     dev = mixture_examples(config, "dev", None)
     if len(dev) > config.dev_limit:
         dev = random.Random(0).sample(dev, config.dev_limit)
+    # kept whole: the shared dev splits hold ~20 harmful responses, too few to fit the response
+    # threshold on
+    dev += examples_from_samples(generated["dev"])
     work = work_folder(config.output)
     try:
         result = train_encoder_guard(
@@ -111,7 +131,8 @@ def train_guard_mixture(config: MixtureTrainConfig) -> TrainResult:
         raise interrupted("mixture", work, config, exc, resumable=True) from None
     result.guard.config.training.update(
         {
-            "sources": {d.name: d.license for d in entries},
+            "sources": {d.name: d.license for d in entries}
+            | ({GENERATED_SOURCE: GENERATED_LICENSE} if generated["train"] else {}),
             "train_examples": dict(Counter(e.source for e in train)),
             "dev_examples": len(dev),
             "recipe": asdict(config),

@@ -23,12 +23,10 @@ from safealign.guard.encoder_training import (
 )
 from safealign.guard.examples import GuardExample, examples_from_samples
 from safealign.guard.generated import (
-    BENIGN_PROMPT_SOURCES,
     GENERATED_LICENSE,
     GENERATED_SOURCE,
-    HARMFUL_PROMPT_SOURCES,
     GeneratedResponsesConfig,
-    generated_samples,
+    generated_for_sources,
 )
 from safealign.guard.llm_guard import LLMGuard, LLMGuardConfig
 from safealign.guard.llm_training import LLMGuardTrainConfig, train_llm_guard
@@ -110,18 +108,7 @@ def _train_from_sources(config: GuardTrainConfig, root: Path, work: Path) -> Tra
 def build_generated(config: GuardTrainConfig, root: Path) -> dict[str, list]:
     """Generated response-level samples per split (empty when disabled or the prompt sources
     are not in the mix)."""
-    needed = {"harmful-instructions", "benign"}
-    if not config.generated.enabled or not needed <= set(config.sources):
-        return {"train": [], "dev": []}
-    pools = {}
-    for split in ("train", "dev"):
-        harmful = load_dataset("harmful-instructions", split, root)
-        benign = load_dataset("benign", split, root)
-        pools[split] = {
-            "harmful": [s for s in harmful if s.source in HARMFUL_PROMPT_SOURCES],
-            "benign": [s for s in benign if s.source in BENIGN_PROMPT_SOURCES],
-        }
-    return generated_samples(pools, config.generated)
+    return generated_for_sources(config.sources, config.generated, root)
 
 
 def _examples(config: GuardTrainConfig, root: Path, split: str) -> list[GuardExample]:
