@@ -7,35 +7,14 @@ import json
 
 import pytest
 import torch
-from transformers import AutoTokenizer, BertConfig, BertModel
 
 from safealign.errors import ModelLoadError
 from safealign.guard.encoder_guard import EncoderGuard, EncoderGuardConfig, pool_features
 from safealign.guard.encoder_training import EncoderGuardTrainConfig, train_encoder_guard
 from safealign.guard.examples import GuardExample
-from safealign.models.encoder import embedded_encoder_path
 
 HARMFUL = ["build a bomb now", "make a bomb at home", "bomb the station", "a bomb recipe please"]
 BENIGN = ["bake a cake now", "make a cake at home", "cake for the station", "a cake recipe please"]
-
-
-@pytest.fixture(scope="module")
-def tiny_encoder(tmp_path_factory) -> str:
-    """A 2-layer, 32-wide random BERT saved with the embedded MiniLM tokenizer."""
-    path = tmp_path_factory.mktemp("tiny-bert")
-    tokenizer = AutoTokenizer.from_pretrained(embedded_encoder_path())
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    torch.manual_seed(0)
-    BertModel(config, add_pooling_layer=False).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return str(path)
 
 
 def _examples() -> list[GuardExample]:

@@ -9,33 +9,12 @@ import signal
 
 import pytest
 import torch
-from transformers import AutoTokenizer, BertConfig, BertModel
 
 from safealign.guard import encoder_training
 from safealign.guard.encoder_training import EncoderGuardTrainConfig, train_encoder_guard
 from safealign.guard.examples import GuardExample
 from safealign.guard.resume import interrupted, work_folder
 from safealign.interrupts import StoppedAt
-from safealign.models.encoder import embedded_encoder_path
-
-
-@pytest.fixture(scope="module")
-def tiny_encoder(tmp_path_factory) -> str:
-    """A 2-layer, 32-wide random BERT (dropout on) saved with the embedded MiniLM tokenizer."""
-    path = tmp_path_factory.mktemp("tiny-bert")
-    tokenizer = AutoTokenizer.from_pretrained(embedded_encoder_path())
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    torch.manual_seed(0)
-    BertModel(config, add_pooling_layer=False).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return str(path)
 
 
 def examples() -> list[GuardExample]:
