@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from safealign.evaluate.metrics import DISAGREEMENT
 from safealign.pipeline.config import TargetSpec
 from safealign.pipeline.results import JudgeRate, TargetCheck, TrainingCurve, VariantResult
 
 UNTOUCHED = "untouched"
 SYSTEM_PROMPT = "system-prompt"
-DISAGREEMENT = 0.10
-"""Judges whose harmful-compliance rates differ by more than this are named in the warnings."""
 
 
 def check_targets(variants: list[VariantResult], targets: list[TargetSpec]) -> list[TargetCheck]:
