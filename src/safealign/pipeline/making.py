@@ -13,6 +13,7 @@ import random
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from safealign.data.catalog import load_dataset, require_trainable
 from safealign.data.schema import Sample
@@ -30,6 +31,16 @@ VARIANTS_FILE = "variants.json"
 PAIRS_FILE = "pairs.jsonl"
 
 
+Settings = TypeVar("Settings")
+
+
+def with_run_model(settings: Settings, config: RunConfig, **changes: Any) -> Settings:
+    """A stage's verb settings bound to the run: its model, dtype and seed, plus `changes`."""
+    return dataclasses.replace(
+        settings, model=config.model, dtype=config.dtype, seed=config.seed, **changes
+    )
+
+
 def normalised(text: str) -> str:
     """How prompts are compared for overlap with evaluation sets (case and spacing ignored)."""
     return " ".join(text.lower().split())
@@ -45,13 +56,7 @@ def redteam_stage(
     section = config.redteam
     assert section is not None
     prompts, provenance = training_prompts(config, eval_prompts)
-    synthesis = dataclasses.replace(
-        section.synthesis,
-        model=config.model,
-        dtype=config.dtype,
-        seed=config.seed,
-        output=str(folder / PAIRS_FILE),
-    )
+    synthesis = with_run_model(section.synthesis, config, output=str(folder / PAIRS_FILE))
     pairs = synthesize_redteam(prompts, base(), synthesis, progress=True)
     write_jsonl_atomic(folder / PAIRS_FILE, (p.to_dict() for p in pairs))
     provenance |= {
@@ -118,13 +123,7 @@ def course_correction_stage(config: RunConfig, folder: Path) -> list[str]:
     """C2-Syn pairs (`safealign synth course-correction`) with the run's model and seed."""
     section = config.course_correction
     assert section is not None
-    synthesis = dataclasses.replace(
-        section.synthesis,
-        model=config.model,
-        dtype=config.dtype,
-        seed=config.seed,
-        output=str(folder / PAIRS_FILE),
-    )
+    synthesis = with_run_model(section.synthesis, config, output=str(folder / PAIRS_FILE))
     result = run_course_correction(synthesis)
     write_json_atomic(folder / "prompts.json", {"prompts": result.prompts, "pairs": result.pairs})
     return [PAIRS_FILE, "prompts.json"]
@@ -161,11 +160,9 @@ def train_one(
         )
     if run.helpfulness_data:
         samples += helpfulness_buffer(run)
-    train_config = dataclasses.replace(
+    train_config = with_run_model(
         run.config,
-        model=config.model,
-        dtype=config.dtype,
-        seed=config.seed,
+        config,
         output_dir=str(out),
         resume=True,  # a re-run continues from the last checkpoint (exact, train/checkpoints)
         data=None,
