@@ -7,10 +7,11 @@ With a journal file, every finished batch is appended to it and Ctrl-C stops aft
 batch; a resumed call reads those batches back and generates only the rest, with the same batch
 plan and seeds, so its outputs are those of an uninterrupted call.
 
-Two backends give the same greedy tokens: PyTorch (`model.generate`, which runs forward hooks,
-adapters and any in-place change) and CTranslate2 (`ctranslate2_generation`, several times
-faster on CPU, for plain checkpoints only). `backend="auto"` takes CTranslate2 for greedy
-decoding when it can serve the model as it is, and PyTorch otherwise, logging why.
+Two backends give the same greedy tokens in float32: PyTorch (`model.generate`, which runs
+forward hooks, adapters and any in-place change) and CTranslate2 (`ctranslate2_generation`,
+faster on CPUs without native bf16, for plain checkpoints only). `backend="auto"` takes
+CTranslate2 for greedy decoding of a float32 model it can serve as it is, and PyTorch otherwise
+(bf16 models included), logging why.
 """
 
 from __future__ import annotations
