@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from safealign.evaluate import EvalConfig, rate_with_ci, run_eval
+from safealign.evaluate.judges import is_informative
 from safealign.evaluate.rundir import GENERATIONS, METRICS, SCORES
 from safealign.evaluate.stats import Rate
 from safealign.evaluate.tasks import eval_config_from, task_items
@@ -20,10 +21,6 @@ from safealign.io import read_jsonl
 from safealign.models import LoadedModel, load_model
 from safealign.pipeline.config import EvalTaskSpec, EvaluationSection, RunConfig
 from safealign.pipeline.results import AnswerSample, JudgeRate, TaskScores, VariantResult
-
-NOT_INFORMATIVE = {"harm-llm"}
-"""Judges known not to separate the classes on small models (docs/evaluation.md): shown when
-asked for, never as a headline."""
 
 
 def evaluate_variant(
@@ -123,7 +120,7 @@ def task_scores(
             JudgeRate(
                 judge,
                 rate_with_ci(hits, resamples=section.resamples, seed=seed),
-                informative=judge not in NOT_INFORMATIVE,
+                informative=is_informative(judge),
             )
         )
         both = [i for i in harmful if flags.get(i) is not None and complied.get(i) is not None]
