@@ -358,4 +358,4 @@ def made_variants(folder: Path) -> list[VariantResult]:
     path = folder / VARIANTS_FILE
     if not path.is_file():
         return []
-    return [VariantResult(**row) for row in json.loads(path.read_text())]
+    return [VariantResult.from_dict(row) for row in json.loads(path.read_text())]

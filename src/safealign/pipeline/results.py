@@ -62,6 +62,25 @@ class TaskScores:
     run_dir: str | None = None
     """The `eval run` folder behind these figures."""
 
+    @classmethod
+    def from_dict(cls, value: dict[str, Any]) -> TaskScores:
+        """Rebuild from `asdict` output (as summary.json and variants.json hold it)."""
+        return cls(
+            task=value["task"],
+            harmful_compliance=_rate(value["harmful_compliance"]),
+            over_refusal=_rate(value["over_refusal"]),
+            primary_judge=value["primary_judge"],
+            second_judges=[
+                JudgeRate(j["judge"], Rate(**j["rate"]), j.get("informative", True))
+                for j in value.get("second_judges", [])
+            ],
+            judge_agreement=dict(value.get("judge_agreement", {})),
+            per_category={k: Rate(**v) for k, v in value.get("per_category", {}).items()},
+            harmful_samples=[AnswerSample(**s) for s in value.get("harmful_samples", [])],
+            benign_samples=[AnswerSample(**s) for s in value.get("benign_samples", [])],
+            run_dir=value.get("run_dir"),
+        )
+
 
 @dataclass
 class VariantResult:
@@ -82,6 +101,19 @@ class VariantResult:
 
     def task(self, name: str) -> TaskScores | None:
         return next((scores for scores in self.tasks if scores.task == name), None)
+
+    @classmethod
+    def from_dict(cls, value: dict[str, Any]) -> VariantResult:
+        """Rebuild from `asdict` output (as summary.json and variants.json hold it)."""
+        return cls(
+            name=value["name"],
+            kind=value["kind"],
+            description=value["description"],
+            model_path=value.get("model_path"),
+            tasks=[TaskScores.from_dict(t) for t in value.get("tasks", [])],
+            corr_mean=_rate(value.get("corr_mean")),
+            cpu_seconds=value.get("cpu_seconds"),
+        )
 
 
 @dataclass
@@ -158,41 +190,6 @@ class RunSummary:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunSummary:
         """Rebuild from `summary.json` (the inverse of `to_dict`)."""
-
-        def rate(value: dict[str, Any] | None) -> Rate | None:
-            return None if value is None else Rate(**value)
-
-        def sample(value: dict[str, Any]) -> AnswerSample:
-            return AnswerSample(**value)
-
-        def task(value: dict[str, Any]) -> TaskScores:
-            return TaskScores(
-                task=value["task"],
-                harmful_compliance=rate(value["harmful_compliance"]),
-                over_refusal=rate(value["over_refusal"]),
-                primary_judge=value["primary_judge"],
-                second_judges=[
-                    JudgeRate(j["judge"], Rate(**j["rate"]), j.get("informative", True))
-                    for j in value.get("second_judges", [])
-                ],
-                judge_agreement=dict(value.get("judge_agreement", {})),
-                per_category={k: Rate(**v) for k, v in value.get("per_category", {}).items()},
-                harmful_samples=[sample(s) for s in value.get("harmful_samples", [])],
-                benign_samples=[sample(s) for s in value.get("benign_samples", [])],
-                run_dir=value.get("run_dir"),
-            )
-
-        def variant(value: dict[str, Any]) -> VariantResult:
-            return VariantResult(
-                name=value["name"],
-                kind=value["kind"],
-                description=value["description"],
-                model_path=value.get("model_path"),
-                tasks=[task(t) for t in value.get("tasks", [])],
-                corr_mean=rate(value.get("corr_mean")),
-                cpu_seconds=value.get("cpu_seconds"),
-            )
-
         return cls(
             name=data["name"],
             run_dir=data["run_dir"],
@@ -201,7 +198,7 @@ class RunSummary:
             started=data["started"],
             finished=data.get("finished"),
             stages=[StageRecord(**s) for s in data.get("stages", [])],
-            variants=[variant(v) for v in data.get("variants", [])],
+            variants=[VariantResult.from_dict(v) for v in data.get("variants", [])],
             best_variant=data.get("best_variant"),
             best_model_path=data.get("best_model_path"),
             training_curves=[TrainingCurve(**c) for c in data.get("training_curves", [])],
@@ -209,3 +206,7 @@ class RunSummary:
             targets=[TargetCheck(**t) for t in data.get("targets", [])],
             warnings=list(data.get("warnings", [])),
         )
+
+
+def _rate(value: dict[str, Any] | None) -> Rate | None:
+    return None if value is None else Rate(**value)

@@ -289,8 +289,7 @@ def build_summary(
     for name in ("baseline", "evaluate"):
         path = stage_folder(run_dir, name) / VARIANTS_FILE
         if path.is_file():
-            variants += [RunSummary.from_dict({**_EMPTY, "variants": [row]}).variants[0]
-                         for row in json.loads(path.read_text())]  # fmt: skip
+            variants += [VariantResult.from_dict(row) for row in json.loads(path.read_text())]
     checks = check_targets(variants, config.targets)
     best = best_variant(variants, config.max_over_refusal_rise)
     curves = []
@@ -321,9 +320,6 @@ def build_summary(
         targets=checks,
         warnings=run_warnings(variants, checks, best),
     )
-
-
-_EMPTY = {"name": "", "run_dir": "", "config": {}, "versions": {}, "started": "", "finished": None}
 
 
 def write_summary_and_report(summary: RunSummary, run_dir: Path) -> list[Path]:
@@ -362,7 +358,7 @@ def _run_stage(
     run_dir: Path, stage: Stage, digest: str, folder: Path, resume_command: str
 ) -> StageRecord:
     record = StageRecord(stage.name, "interrupted", 0.0, digest)
-    write_record(run_dir, dataclasses.replace(record, status="interrupted"))
+    write_record(run_dir, record)  # "interrupted" until the stage returns
     started = time.time()
     try:
         record.outputs = stage.work(folder)
