@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from safealign.config import load_config
+from safealign.errors import ConfigError
 from safealign.guard.calibration import (
     ThresholdRule,
     best_f1_threshold,
@@ -104,10 +105,8 @@ def test_threshold_rule_ties_keep_the_highest_cut_off_and_bad_rules_are_refused(
     # the best F1, 2/3, is reached twice: at 0.8 (P 1, R 1/2) and at 0.2 (P 1/2, R 1)
     labels, scores = [1, 1, 0, 0, 0, 0, 1, 1], [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2]
     assert best_threshold(labels, scores) == pytest.approx((0.8 + 0.7) / 2)
-    with pytest.raises(ValueError, match="beta > 0"):
-        best_threshold(RULE_LABELS, RULE_SCORES, ThresholdRule(beta=0.0))
-    with pytest.raises(ValueError, match="min_recall <= 1"):
-        best_threshold(RULE_LABELS, RULE_SCORES, ThresholdRule(min_recall=1.5))
+    with pytest.raises(ValueError, match="beta must be > 0"):
+        ThresholdRule(beta=0.0)
 
 
 def test_the_response_threshold_rule_is_a_recipe_setting() -> None:
@@ -122,6 +121,11 @@ def test_the_response_threshold_rule_is_a_recipe_setting() -> None:
     )
     assert config.encoder.response_threshold == ThresholdRule(beta=2.0, min_recall=0.9)
     assert MixtureTrainConfig().encoder.response_threshold == ThresholdRule()  # best F1
+    with pytest.raises(ConfigError) as error:
+        load_config(MixtureTrainConfig, overrides={"encoder.response_threshold.min_recall": 1.5})
+    assert "encoder.response_threshold: min_recall must be between 0 and 1 (0: no floor), " in str(
+        error.value
+    )
 
 
 def test_category_thresholds_fall_back_without_enough_positives() -> None:

@@ -73,6 +73,14 @@ class ThresholdRule:
         },
     )
 
+    def __post_init__(self) -> None:
+        if not self.beta > 0:
+            raise ValueError(f"beta must be > 0 (1: F1, 2: recall counts double), got {self.beta}")
+        if not 0 <= self.min_recall <= 1:
+            raise ValueError(
+                f"min_recall must be between 0 and 1 (0: no floor), got {self.min_recall}"
+            )
+
 
 def best_threshold(
     labels: Sequence[bool],
@@ -87,8 +95,6 @@ def best_threshold(
     different score on new data falls on the same side; `default` when there is no positive.
     """
     rule = rule or ThresholdRule()
-    if rule.beta <= 0 or not 0 <= rule.min_recall <= 1:
-        raise ValueError(f"threshold rule needs beta > 0 and 0 <= min_recall <= 1, got {rule}")
     y = np.asarray(labels, dtype=bool)
     p = np.asarray(probabilities, dtype=float)
     if not y.any() or y.all():
