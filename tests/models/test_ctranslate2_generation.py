@@ -4,10 +4,12 @@ model is not a plain checkpoint (hooks, adapters, sampling)."""
 from __future__ import annotations
 
 import copy
+import os
 
 import pytest
 import torch
 
+from safealign.errors import ConfigError
 from safealign.models import GenerationConfig, generate
 from safealign.models.ctranslate2_generation import unavailable_reason, weights_checksum
 from safealign.models.generation import choose_backend
@@ -108,3 +110,23 @@ def test_auto_keeps_a_bfloat16_model_in_torch_and_says_why(tiny, caplog):
     assert choose_backend(tiny, GenerationConfig()) == "ctranslate2"  # float32: fast path
     explicit = GenerationConfig(backend="ctranslate2")
     assert choose_backend(half, explicit) == "ctranslate2"  # asked for by name: honoured
+
+
+def test_only_the_most_recently_used_conversions_are_kept(tmp_path, monkeypatch):
+    from safealign.models import tiny_model
+    from safealign.models.ctranslate2_generation import converted_checkpoint
+
+    monkeypatch.setenv("SAFEALIGN_HOME", str(tmp_path))
+    monkeypatch.setenv("SAFEALIGN_CT2_KEEP", "2")
+    first, second, third = (tiny_model(seed=seed) for seed in (1, 2, 3))
+    made = [converted_checkpoint(first), converted_checkpoint(second)]
+    os.utime(made[0], (1, 1))  # pretend both are old; then use the first again
+    os.utime(made[1], (1, 1))
+    assert converted_checkpoint(first) == made[0]  # a hit marks it most recently used
+    newest = converted_checkpoint(third)
+    kept = sorted(p.name for p in (tmp_path / "ctranslate2").iterdir())
+    assert kept == sorted([made[0].name, newest.name])  # the least recently used went
+
+    monkeypatch.setenv("SAFEALIGN_CT2_KEEP", "many")
+    with pytest.raises(ConfigError, match="SAFEALIGN_CT2_KEEP"):
+        converted_checkpoint(second)

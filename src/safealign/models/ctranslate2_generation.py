@@ -7,7 +7,9 @@ no forward hooks (steering), no unmerged adapter, and weights still equal to the
 (checked by a checksum of every parameter). `unavailable_reason` says which condition failed,
 and the caller falls back to PyTorch and says so.
 
-Conversions are cached under `safealign_home()/ctranslate2/<checksum>`, written atomically.
+Conversions are cached under `safealign_home()/ctranslate2/<checksum>`, written atomically;
+only the most recently used few are kept (`SAFEALIGN_CT2_KEEP`, default 3: one embedded-size
+conversion is about 540 MB, and every edited or merged model makes a new one).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import contextlib
 import functools
 import hashlib
 import importlib.util
+import os
+import shutil
 import tempfile
 import weakref
 from pathlib import Path
@@ -23,6 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from safealign.errors import ConfigError
 from safealign.io import atomic_path
 from safealign.models.loading import LoadedModel
 from safealign.models.paths import safealign_home
@@ -101,8 +106,10 @@ def generate_greedy(
 
 def converted_checkpoint(loaded: LoadedModel) -> Path:
     """The CTranslate2 conversion of the model's current weights, converting on first use."""
-    target = safealign_home() / "ctranslate2" / weights_checksum(loaded.model)
+    cache = safealign_home() / "ctranslate2"
+    target = cache / weights_checksum(loaded.model)
     if (target / "model.bin").is_file():
+        os.utime(target)  # most recently used: the last to be pruned
         return target
     import ctranslate2  # optional dependency, imported only when a conversion is needed
 
@@ -114,7 +121,37 @@ def converted_checkpoint(loaded: LoadedModel) -> Path:
             converter.convert(str(staged), force=True)
             if (target / "model.bin").is_file():  # another process won the race: keep its copy
                 raise FileExistsError(target)
+    prune_conversions(cache, keep=_kept_conversions(), spare=target)
     return target
+
+
+def prune_conversions(cache: Path, keep: int, spare: Path | None = None) -> list[Path]:
+    """Remove all but the `keep` most recently used conversions in `cache` (never `spare`, nor a
+    folder still being written); returns what was removed. A generator already running on a
+    removed conversion keeps working: CTranslate2 holds the weights in memory."""
+    finished = [p for p in cache.iterdir() if p.is_dir() and (p / "model.bin").is_file()]
+    finished.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    removed = []
+    for path in finished[max(keep, 1) :]:
+        if spare is not None and path == spare:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _kept_conversions() -> int:
+    value = os.environ.get(KEEP_ENV, "3")
+    try:
+        return max(int(value), 1)
+    except ValueError:
+        raise ConfigError(
+            f"{KEEP_ENV}={value!r} is not a whole number: set it to how many CTranslate2 "
+            "conversions to keep, e.g. 3."
+        ) from None
+
+
+KEEP_ENV = "SAFEALIGN_CT2_KEEP"
 
 
 def weights_checksum(model: nn.Module) -> str:
