@@ -91,3 +91,14 @@ def test_fused_forward_is_restored_on_exit(tiny):
     with pytest.raises(RuntimeError), fused_lora_forward(model):
         raise RuntimeError("a step failed")
     assert not [m for m in model.modules() if "forward" in m.__dict__]
+
+
+def test_partitioned_weights_take_peft_forward(tiny):
+    """A ZeRO-3 parameter is an empty placeholder until its own module runs: never fused."""
+    from safealign.train.fused_lora import _eligible_adapter
+
+    model = lora_model(tiny)
+    layers = [m for m in model.modules() if hasattr(m, "lora_A") and hasattr(m, "base_layer")]
+    assert layers and all(_eligible_adapter(layer) == "default" for layer in layers)
+    layers[0].get_base_layer().weight.ds_id = 7
+    assert _eligible_adapter(layers[0]) is None

@@ -11,7 +11,8 @@ Same mathematics, same parameters: in float32 the loss and gradients equal PEFT'
 rounding (exactly, when the scaling is a power of two). With a bfloat16 base the adapter's
 product runs in bfloat16 from its float32 master weights, as TRL's bf16 autocast does, instead
 of upcasting every activation to float32. Anything unusual (dropout, DoRA, several or disabled
-adapters, a merged or quantized layer, extra forward arguments) takes PEFT's own forward.
+adapters, a merged, quantized or ZeRO-3-partitioned layer, extra forward arguments) takes PEFT's
+own forward.
 """
 
 from __future__ import annotations
@@ -75,7 +76,14 @@ def _eligible_adapter(layer: nn.Module) -> str | None:
         return None
     if base.weight.requires_grad or not base.weight.is_floating_point():
         return None
+    if any(_partitioned(w) for w in (base.weight, layer.lora_A[name].weight)):
+        return None  # ZeRO-3 gathers a weight only when its own module runs: PEFT's path
     return name
+
+
+def _partitioned(weight: Tensor) -> bool:
+    """A DeepSpeed ZeRO-3 parameter (an empty placeholder outside its module's forward)."""
+    return hasattr(weight, "ds_id") or weight.numel() == 0
 
 
 def _fused_forward(layer: nn.Module, peft_forward) -> object:
