@@ -15,7 +15,10 @@ safe, its compliance with a harmful training prompt unsafe; benign prompts' answ
 by the same prompt-hash rule, converted to the PKU format: `cost_mix_train.jsonl` (C2-Eval train
 + red-team train/dev), `redteam_test.jsonl` and `cost_mix_test.jsonl` (both sources' test rows).
 
-`ppo-summary RUN`: first vs last iterations of a safe_rlhf run (see `ppo_summary`).
+`prep-sft PAIRS`: the third attempt's SFT data (see `prep_sft`).
+
+`ppo-summary RUN`: first vs last iterations of a safe_rlhf run (see `ppo_summary`), with the
+change of the sampled answers' mean cost and its bootstrap interval.
 
 `accuracy RUN...`: held-out pairwise accuracy of `safealign train` reward/cost runs on the
 test pairs. Reward: R(better) > R(other). Cost: C(less safe) > C(safer), and sign accuracy
@@ -26,6 +29,7 @@ test pairs. Reward: R(better) > R(other). Cost: C(less safe) > C(safer), and sig
     python benchmarks/safe_rlhf_proof.py prep-cost runs/proof/bfpo_pairs.jsonl
     python benchmarks/safe_rlhf_proof.py accuracy runs/train/cost_mix \
         --data runs/proof/data/cost_mix_test.jsonl
+    python benchmarks/safe_rlhf_proof.py prep-sft runs/proof/bfpo_pairs.jsonl
     python benchmarks/safe_rlhf_proof.py ppo-summary runs/train/safe_rlhf --window 5
 """
 
@@ -116,6 +120,33 @@ def prep_cost(pairs_path: str) -> None:
     )
 
 
+def prep_sft(pairs_path: str) -> None:
+    """The third attempt's SFT data: one answer per red-team pair, the safe one (the model's
+    refusal, started by the synthesis prefill) for a harmful prompt and the better one for a
+    benign prompt, so the SFT start refuses harmful requests without refusing everything.
+    Training prompts only (the red-team pairs are built from them)."""
+    rows = []
+    for line in Path(pairs_path).read_text().splitlines():
+        if not line.strip():
+            continue
+        pair = json.loads(line)
+        pick = pair["safer"] if pair["prompt_harmful"] else pair["better"]
+        if pick is None or not pair["responses"][pick]["is_safe"]:
+            continue
+        response = pair["responses"][pick]
+        rows.append(
+            {
+                "prompt": pair["prompt"],
+                "context": pair.get("context", []),
+                "responses": [{"text": response["text"], "is_safe": True}],
+                "prompt_harmful": pair["prompt_harmful"],
+            }
+        )
+    _write_jsonl(OUT / "sft_train.jsonl", rows)
+    harmful = sum(r["prompt_harmful"] for r in rows)
+    print(f"sft_train: {len(rows)} answers, {harmful} refusals, {len(rows) - harmful} benign")
+
+
 def accuracy(runs: list[str], data: str) -> None:
     import torch
 
@@ -204,10 +235,39 @@ def ppo_summary(run: str, window: int) -> None:
         out[name]["harmful_refused"] = round(
             sum(is_refusal(r["response"]) for r in harmful) / max(len(harmful), 1), 3
         )
+    for label, harmful_only in (("cost_change", False), ("cost_change_harmful", True)):
+        first, last_costs = (
+            [
+                r["cost"]
+                for r in rollouts
+                if lo <= r["step"] <= hi and (r["prompt_harmful"] or not harmful_only)
+            ]
+            for lo, hi in spans.values()
+        )
+        out[label] = _mean_difference(first, last_costs)
     out["lambda"] = [round(m["lambda"], 3) for m in metrics]
     out["episode_cost"] = [round(m["episode_cost"], 3) for m in metrics]
     out["seconds"] = round(metrics[-1]["seconds"], 1)
     print(json.dumps(out, indent=1))
+
+
+def _mean_difference(before: list[float], after: list[float], resamples: int = 2000) -> dict:
+    """mean(after) - mean(before) with a 95 % percentile bootstrap interval, each window's
+    sampled answers resampled on their own (seed 0)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a, b = np.asarray(before, dtype=float), np.asarray(after, dtype=float)
+    after_means = b[rng.integers(0, len(b), (resamples, len(b)))].mean(1)
+    before_means = a[rng.integers(0, len(a), (resamples, len(a)))].mean(1)
+    draws = after_means - before_means
+    low, high = np.quantile(draws, [0.025, 0.975])
+    return {
+        "value": round(float(b.mean() - a.mean()), 3),
+        "low": round(float(low), 3),
+        "high": round(float(high), 3),
+        "answers": [len(a), len(b)],
+    }
 
 
 def main() -> None:
@@ -224,6 +284,8 @@ def main() -> None:
     )
     c = sub.add_parser("prep-cost")
     c.add_argument("pairs", help="`safealign synth redteam` pairs of the model's own answers")
+    f = sub.add_parser("prep-sft")
+    f.add_argument("pairs", help="`safealign synth redteam` pairs of the model's own answers")
     s = sub.add_parser("ppo-summary")
     s.add_argument("run")
     s.add_argument("--window", type=int, default=5)
@@ -232,6 +294,8 @@ def main() -> None:
         prep(args.benign)
     elif args.verb == "prep-cost":
         prep_cost(args.pairs)
+    elif args.verb == "prep-sft":
+        prep_sft(args.pairs)
     elif args.verb == "ppo-summary":
         ppo_summary(args.run, args.window)
     else:

@@ -214,3 +214,46 @@ def test_a_cost_model_path_that_is_no_model_says_how_to_get_one(tmp_path):
 
     with pytest.raises(ModelLoadError, match="configs/train/cost.yaml"):
         load_scorer(tmp_path / "missing", "cost", device="cpu")
+
+
+def test_ppo_from_an_adapter_uses_its_merge_as_start_and_reference(tmp_path):
+    """Safe RLHF starts from an SFT (or BFPO) policy: `model` may be a trained adapter. It is
+    merged, so the reference (adapters off) is the start policy, not the bare base, and the
+    saved policy adapter loads back onto that start."""
+    from peft import LoraConfig, get_peft_model
+
+    from safealign.models import load_model
+    from safealign.models.loading import ADAPTER_META
+
+    base = tmp_path / "base"
+    tiny = tiny_model(0)
+    tiny.model.save_pretrained(base)
+    tiny.tokenizer.save_pretrained(base)
+    lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"])
+    torch.manual_seed(1)
+    lora.init_lora_weights = False  # a non-zero adapter: the start differs from the base
+    start = get_peft_model(tiny_model(0).model, lora)
+    start.save_pretrained(tmp_path / "start")
+    (tmp_path / "start" / ADAPTER_META).write_text(json.dumps({"base_model": str(base)}))
+
+    ids = torch.tensor([[5, 40, 41, 42, 43, 44]])
+    with torch.no_grad():
+        base_logits = tiny_model(0).model(input_ids=ids).logits
+        start_logits = load_model(tmp_path / "start", dtype="float32").model(input_ids=ids).logits
+    assert not torch.allclose(base_logits, start_logits, atol=1e-3)
+
+    cfg = config(tmp_path, model=str(tmp_path / "start"), dtype="float32", merge=False)
+    result = train_safe_rlhf(
+        cfg, prompts=prompts(), reward_scorer=reward_by_length, cost_scorer=constant_cost
+    )
+    assert result.metrics[0]["kl"] == pytest.approx(0.0, abs=1e-5)
+    policy = result.model.model
+    with torch.no_grad():
+        with policy.disable_adapter():
+            reference_logits = policy(input_ids=ids).logits
+        trained_logits = policy(input_ids=ids).logits
+        reloaded = load_model(tmp_path / "run" / "adapter", dtype="float32")
+        reloaded_logits = reloaded.model(input_ids=ids).logits
+    assert torch.allclose(reference_logits, start_logits, atol=1e-5)
+    assert not torch.allclose(trained_logits, start_logits, atol=1e-4)  # PPO moved the policy
+    assert torch.allclose(reloaded_logits, trained_logits, atol=1e-4)
