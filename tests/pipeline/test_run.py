@@ -180,6 +180,11 @@ def test_ctrl_c_in_a_stage_names_it_and_a_rerun_resumes_there(
             {"steer": {"icv": {"apply_to": ["dpo"]}}},
             r'"steer.icv.apply_to" names "dpo", which is neither "base" nor a train run',
         ),
+        (
+            {"steer": {"hdr": {"apply_to": ["bfpo"]}}},
+            r'"steer.hdr.apply_to" names train run "bfpo", whose LoRA adapter has no full '
+            r'weights.*"train.runs\[0\].config.merge: true"',
+        ),
     ],
 )
 def test_a_bad_config_names_the_key(tmp_path, tiny_dir, change, message):
