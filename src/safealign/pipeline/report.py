@@ -140,8 +140,9 @@ def _overview(summary: RunSummary) -> Section:
 
 
 def _warnings(summary: RunSummary) -> Section | None:
-    lines = list(summary.warnings)
-    lines += [line for line in run_warnings(summary) if line not in lines]
+    # Derived from the figures first (the verdict leads), then any line only the runner wrote.
+    lines = run_warnings(summary)
+    lines += [line for line in summary.warnings if line not in lines]
     if not lines:
         return None
     return Section(
