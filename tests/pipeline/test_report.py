@@ -361,3 +361,12 @@ def test_a_screenshot_without_a_browser_says_how_to_get_one(rendered, tmp_path, 
     with pytest.raises(ConfigError, match="apt-get install -y chromium"):
         screenshot(run_dir / "report.html", tmp_path / "shot.png")
     assert not (tmp_path / "shot.png").exists()
+
+
+def test_without_a_best_variant_the_first_made_one_shows_its_answers(tmp_path):
+    summary = hand_made_summary(tmp_path)
+    summary.best_variant = None
+    write_run_report(summary, tmp_path)
+    raw = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert raw.count("<details open>") == 1
+    assert "<details open><summary>bfpo</summary>" in raw  # not the untouched baseline

@@ -257,7 +257,9 @@ def _samples(summary: RunSummary) -> Section | None:
         for v in summary.variants
         if any(s.harmful_samples or s.benign_samples for s in v.tasks)
     ]
-    unfolded = summary.best_variant if summary.best_variant in names else names[0]
+    # the best variant, else the first made one: a reader wants to see what a method changed
+    made = [v.name for v in summary.variants if v.kind != "baseline" and v.name in names]
+    unfolded = summary.best_variant if summary.best_variant in names else (made or names)[0]
     for variant in summary.variants:
         groups = [
             (f"{scores.task}: {kind} prompts", samples)
