@@ -370,3 +370,11 @@ def test_without_a_best_variant_the_first_made_one_shows_its_answers(tmp_path):
     raw = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert raw.count("<details open>") == 1
     assert "<details open><summary>bfpo</summary>" in raw  # not the untouched baseline
+
+
+def test_the_run_names_each_file_it_wrote_once(tmp_path):
+    from safealign.pipeline.runner import write_summary_and_report
+
+    written = write_summary_and_report(hand_made_summary(tmp_path), tmp_path)
+    assert len(written) == len(set(written))
+    assert {p.name for p in written} >= {"summary.json", "report.html", "report.md"}
