@@ -231,6 +231,8 @@ def test_warnings_come_first_with_those_derived_from_the_figures(rendered):
     assert "target missed: suite harmful compliance <= 0.10 (bfpo)" in text
     # the verdict on the targets leads, before what only the runner wrote
     assert text.index("targets: no made variant meets all 1") < text.index("a warning the runner")
+    # baseline ran 120.5 s, train was cached at 0 s
+    assert "stages' own time: 2.0 min for 2 stages (1 of them cached from an earlier run)" in text
 
 
 def test_the_verdict_on_the_targets_leads_and_judge_details_come_last(tmp_path):

@@ -130,6 +130,13 @@ def _overview(summary: RunSummary) -> Section:
         f"started {summary.started}, "
         + (f"finished {summary.finished}" if summary.finished else "not finished"),
     ]
+    if summary.stages:  # a resumed run's start and finish leave out what cached stages took
+        cached = [s for s in summary.stages if s.status == "cached"]
+        seconds = sum(s.seconds for s in summary.stages)
+        note = f" ({len(cached)} of them cached from an earlier run)" if cached else ""
+        items.append(
+            f"stages' own time: {seconds / 60:.1f} min for {len(summary.stages)} stages{note}"
+        )
     if summary.best_variant:
         where = f", saved at {summary.best_model_path}" if summary.best_model_path else ""
         items.append(f"best variant: {summary.best_variant}{where}")
