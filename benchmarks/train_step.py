@@ -7,8 +7,10 @@ same learning rate. Warm-up steps are dropped; the median of the timed steps is 
 Rows, all in one process on the same pairs:
 - safealign's previous path (padded rows, reference recomputed every step) and the same with
   the reference cached (the previous opt-in);
-- safealign's default now: packed rows (prompt once per pair, logits only at response
-  positions) with the cached reference;
+- safealign's packed rows (prompt once per pair, logits only at response positions) with the
+  cached reference, as the previous session shipped them;
+- safealign's default now: the same plus the fused LoRA linear (`train.fused_lora`) and, in
+  bfloat16, the math attention kernel for short rows (`models.logprobs.short_row_attention`);
 - TRL's DPOTrainer with its defaults, and TRL's fastest like-for-like setting: no gradient
   checkpointing and `precompute_ref_log_probs=True` (the cached reference, as ours).
 
@@ -55,10 +57,16 @@ def benchmark_rows(n: int, words: int) -> list[dict]:
 
 
 def time_ours(
-    rows: list[dict], steps: int, warmup: int, dtype: str, precompute: bool, packed: bool
+    rows: list[dict],
+    steps: int,
+    warmup: int,
+    dtype: str,
+    precompute: bool,
+    packed: bool,
+    fused: bool,
 ) -> dict:
     from safealign.data.schema import Response, Sample
-    from safealign.models import load_model
+    from safealign.models import load_model, logprobs
     from safealign.train.config import TrainConfig
     from safealign.train.trainer import train
 
@@ -82,8 +90,12 @@ def time_ours(
         save_every=None,
         precompute_reference=precompute,
         packed=packed,
+        fused_lora=fused,
         progress=False,
     )
+    # The earlier paths ran every row on PyTorch's default attention kernel.
+    default_width = logprobs.MATH_ATTENTION_MAX_WIDTH
+    logprobs.MATH_ATTENTION_MAX_WIDTH = default_width if fused else 0
     started = time.perf_counter()
     result = train(
         config,
@@ -91,6 +103,7 @@ def time_ours(
         samples=samples,
         on_step=lambda s, r: marks.append(time.perf_counter()),
     )
+    logprobs.MATH_ATTENTION_MAX_WIDTH = default_width
     tokens = [len(p.chosen.input_ids) for p in _pairs(config, loaded, samples)]
     return {
         "per_step": _median_step([started, *marks], warmup),
@@ -192,12 +205,14 @@ def main() -> None:
     rows = benchmark_rows(2 * (args.steps + args.warmup), args.words)
     print(f"dtype {args.dtype}, threads {torch.get_num_threads()}, batch 2 pairs", flush=True)
     ours = {}
-    for label, precompute, packed in [
-        ("safealign previous (padded, reference every step)", False, False),
-        ("safealign previous + cached reference", True, False),
-        ("safealign now (packed + cached reference)", True, True),
+    for label, precompute, packed, fused in [
+        ("safealign previous (padded, reference every step)", False, False, False),
+        ("safealign packed + cached reference (last session)", True, True, False),
+        ("safealign now (+ fused LoRA, short-row attention)", True, True, True),
     ]:
-        ours[label] = time_ours(rows, args.steps, args.warmup, args.dtype, precompute, packed)
+        ours[label] = time_ours(
+            rows, args.steps, args.warmup, args.dtype, precompute, packed, fused
+        )
         print(
             f"{label}: {ours[label]['per_step']:.3f} s/step "
             f"(mean tokens/sequence {ours[label]['mean_tokens']:.0f}, "
@@ -214,8 +229,10 @@ def main() -> None:
         print(f"TRL DPOTrainer, its defaults: {trl_default}", flush=True)
         trl_rows["TRL defaults"] = trl_default["per_step"]
     previous = ours["safealign previous (padded, reference every step)"]["per_step"]
-    now = ours["safealign now (packed + cached reference)"]["per_step"]
+    last = ours["safealign packed + cached reference (last session)"]["per_step"]
+    now = ours["safealign now (+ fused LoRA, short-row attention)"]["per_step"]
     print(f"\nsafealign now / previous: {now / previous:.2f} ({previous / now:.2f}x faster)")
+    print(f"safealign now / last session's packed step: {now / last:.2f}")
     for label, seconds in trl_rows.items():
         print(f"{label}: {seconds:.3f} s/step; safealign now / this = {now / seconds:.2f}")
 

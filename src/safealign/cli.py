@@ -570,6 +570,34 @@ def guard_train(
     console.print(f"guard: [green]{cfg.output}[/]")
 
 
+@config_verb(
+    guard_app, "calibrate", "safealign.guard.mixture:MixtureTrainConfig", section="train_mixture"
+)
+def guard_calibrate(
+    request: ConfigRequest,
+    guard: str = typer.Option(..., help="Folder of a guard trained by this recipe."),
+) -> None:
+    """Fit a v2 guard's calibration again on its recipe's dev set and write it to --output
+    (weights copied; e.g. another response threshold rule, --encoder-response-threshold-beta)."""
+    # heavy import deferred so the CLI starts fast
+    from safealign.guard.mixture import recalibrate_guard_mixture
+
+    _prepare_runtime()
+    cfg = request.load()
+    if Path(cfg.output).resolve() == Path(guard).resolve():
+        raise ConfigError("--output must differ from --guard: the calibrated guard is a new one.")
+    metrics = recalibrate_guard_mixture(cfg, guard)
+    table = Table(title="dev metrics (calibrated)")
+    for column in ("head", "precision", "recall", "F1", "AUPRC", "threshold"):
+        table.add_column(column)
+    for head, m in metrics.items():
+        if "precision" in m:
+            values = ("precision", "recall", "f1", "auprc", "threshold")
+            table.add_row(head, *(f"{m[k]:.3f}" for k in values))
+    console.print(table)
+    console.print(f"guard: [green]{cfg.output}[/]")
+
+
 @config_verb(guard_app, "eval", "safealign.guard.evaluation:GuardEvalConfig", section="eval")
 def guard_eval(request: ConfigRequest) -> None:
     """Harmful-class F1 / precision / recall / AUPRC (prompt and response level), PR curves;

@@ -135,3 +135,27 @@ def test_train_mixture_reads_its_own_section_and_flags(tmp_path) -> None:
     assert "--per-source-limit is a setting of --kind mixture, not of --kind encoder" in str(
         result.exception
     )
+
+
+def test_calibrate_reads_the_recipe_flags_and_writes_a_new_guard(tmp_path) -> None:
+    """`guard calibrate` takes the mixture recipe's flags (the threshold rule included) and never
+    overwrites the guard it reads."""
+    guard = str(tmp_path / "g")
+    result = runner.invoke(
+        app,
+        [
+            "guard",
+            "calibrate",
+            "--guard",
+            guard,
+            "--output",
+            guard,
+            "--encoder-response-threshold-min-recall",
+            "0.9",
+        ],
+    )
+    assert "--output must differ from --guard" in str(result.exception)
+    result = runner.invoke(
+        app, ["guard", "calibrate", "--guard", guard, "--sources", "olid", "--output", "x"]
+    )
+    assert '"olid" is held out for evaluation' in str(result.exception)

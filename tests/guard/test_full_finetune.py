@@ -1,5 +1,6 @@
-"""Full fine-tuning ships as a low-rank fp16 delta: save/load reproduces the tuned encoder, and
-the v2 recipe refuses non-permissive sources for a shipped guard."""
+"""Full fine-tuning ships as a low-rank fp16 delta: save/load reproduces the tuned encoder, the
+v2 recipe refuses non-permissive sources for a shipped guard, and recalibrating a trained guard
+with another threshold rule keeps its weights."""
 
 from __future__ import annotations
 
@@ -11,14 +12,21 @@ from safetensors.torch import load_file
 
 from safealign.errors import ConfigError
 from safealign.guard import mixture
+from safealign.guard.calibration import ThresholdRule
 from safealign.guard.encoder_guard import (
     EncoderGuard,
     EncoderGuardConfig,
     apply_encoder_delta,
     encoder_delta,
 )
+from safealign.guard.encoder_training import EncoderGuardTrainConfig
+from safealign.guard.examples import GuardExample
 from safealign.guard.generated import label_item
-from safealign.guard.mixture import MixtureTrainConfig, train_guard_mixture
+from safealign.guard.mixture import (
+    MixtureTrainConfig,
+    recalibrate_guard_mixture,
+    train_guard_mixture,
+)
 
 pytestmark = pytest.mark.slow
 TEXTS = ["How do I pick a lock?", "What's a good recipe for banana bread?"]
@@ -143,3 +151,57 @@ def test_tuning_the_top_layers_ships_only_their_change(tmp_path) -> None:
     _, base_logits = base.raw_logits(TEXTS)
     assert torch.allclose(tuned_logits["binary"], loaded_logits["binary"], atol=2e-3)
     assert not torch.allclose(base_logits["binary"], loaded_logits["binary"], atol=2e-3)
+
+
+def test_recalibrating_with_a_recall_floor_lowers_only_the_response_threshold(
+    monkeypatch, tmp_path, tiny_encoder, shared_data_dir
+) -> None:
+    """`guard calibrate`: the recipe's dev set again, the response threshold by the recipe's
+    rule; the weights file is copied unchanged and the rule is recorded."""
+    guard = EncoderGuard.build(
+        EncoderGuardConfig(
+            encoder=tiny_encoder, categories=["Violence"], finetune="full", delta_rank=0
+        )
+    )
+    guard.save(tmp_path / "trained")
+    dev = []
+    for i in range(12):
+        request = f"harmful request number {i}"
+        for harmful, answer in ((True, f"[unsafe answer {i}]"), (False, f"I can't help {i}.")):
+            dev.append(
+                GuardExample(
+                    prompt=request,
+                    response=answer,
+                    prompt_harmful=True,
+                    response_harmful=harmful,
+                    refusal=not harmful,
+                )
+            )
+        dev.append(
+            GuardExample(
+                prompt=f"a benign question {i}",
+                response=f"An answer {i}.",
+                prompt_harmful=False,
+                response_harmful=False,
+                refusal=False,
+            )
+        )
+    monkeypatch.setattr(mixture, "generated_for_sources", lambda *a: {"train": [], "dev": []})
+    monkeypatch.setattr(mixture, "calibration_examples", lambda config, generated: dev)
+    metrics = {}
+    for name, rule in (("f1", ThresholdRule()), ("floor", ThresholdRule(min_recall=1.0))):
+        config = MixtureTrainConfig(
+            sources=["do-not-answer"],
+            output=str(tmp_path / name),
+            encoder=EncoderGuardTrainConfig(response_threshold=rule),
+        )
+        metrics[name] = recalibrate_guard_mixture(config, str(tmp_path / "trained"))
+        weights = (tmp_path / name / "guard.safetensors").read_bytes()
+        assert weights == (tmp_path / "trained" / "guard.safetensors").read_bytes()
+    f1, floor = (metrics[name]["response_mix"] for name in ("f1", "floor"))
+    assert floor["recall"] == 1.0 and floor["threshold"] <= f1["threshold"]
+    assert floor["f1"] <= f1["f1"]  # the best-F1 threshold is best at F1
+    assert metrics["floor"]["prompt"] == metrics["f1"]["prompt"]  # other heads: best F1 still
+    loaded = EncoderGuard.load(tmp_path / "floor")
+    assert loaded.config.thresholds["response"] == floor["threshold"]
+    assert loaded.config.training["response_threshold_rule"] == {"beta": 1.0, "min_recall": 1.0}

@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from safealign.guard.calibration import best_f1_threshold, category_thresholds, fit_temperature
+from safealign.config import load_config
+from safealign.errors import ConfigError
+from safealign.guard.calibration import (
+    ThresholdRule,
+    best_f1_threshold,
+    best_threshold,
+    category_thresholds,
+    fit_temperature,
+)
 from safealign.guard.encoder_training import balanced_pos_weight, example_targets, guard_loss
 from safealign.guard.examples import GuardExample
 from safealign.guard.metrics import average_precision, binary_metrics, pr_curve
@@ -64,6 +72,60 @@ def test_best_f1_threshold_sits_between_the_chosen_score_and_the_next() -> None:
     # F1 at cut 0.55 (3 tp, 1 fp) = 6/7, the best; next lower score is 0.3
     assert best_f1_threshold(labels, probs) == pytest.approx((0.55 + 0.3) / 2)
     assert best_f1_threshold([0, 0], [0.2, 0.9], default=0.42) == 0.42
+
+
+# Nine scores, four harmful. Flagging from the top, cut-off by cut-off:
+#   cut-off  0.9   0.8   0.7   0.6   0.5   0.4   0.3   0.2   0.1
+#   P        1     1     2/3   3/4   3/5   1/2   4/7   1/2   4/9
+#   R        1/4   1/2   1/2   3/4   3/4   3/4   1     1     1
+#   F1       .400  .667  .571  .750  .667  .600  .727  .667  .615   best: 0.6
+#   F2       .294  .556  .526  .750  .714  .682  .870  .833  .800   best: 0.3
+#   F0.5     .625  .833  .625  .750  .625  .536  .625  .556  .500   best: 0.8
+RULE_LABELS = [1, 1, 0, 1, 0, 0, 1, 0, 0]
+RULE_SCORES = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1]
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        (ThresholdRule(), (0.6 + 0.5) / 2),  # best F1
+        (ThresholdRule(beta=2.0), (0.3 + 0.2) / 2),  # recall weighs double: flag down to 0.3
+        (ThresholdRule(beta=0.5), (0.8 + 0.7) / 2),  # precision weighs double
+        (ThresholdRule(min_recall=0.5), (0.6 + 0.5) / 2),  # the F1 choice already has R 3/4
+        (ThresholdRule(min_recall=0.8), (0.3 + 0.2) / 2),  # best F1 among R >= 0.8: 0.3 (.727)
+        (ThresholdRule(beta=0.5, min_recall=0.7), (0.6 + 0.5) / 2),  # floor beats F0.5's 0.8
+        (ThresholdRule(min_recall=1.0), (0.3 + 0.2) / 2),  # the highest cut-off with R = 1 wins
+    ],
+)
+def test_threshold_rules_pick_the_cut_off_computed_by_hand(rule, expected) -> None:
+    assert best_threshold(RULE_LABELS, RULE_SCORES, rule) == pytest.approx(expected)
+
+
+def test_threshold_rule_ties_keep_the_highest_cut_off_and_bad_rules_are_refused() -> None:
+    # the best F1, 2/3, is reached twice: at 0.8 (P 1, R 1/2) and at 0.2 (P 1/2, R 1)
+    labels, scores = [1, 1, 0, 0, 0, 0, 1, 1], [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2]
+    assert best_threshold(labels, scores) == pytest.approx((0.8 + 0.7) / 2)
+    with pytest.raises(ValueError, match="beta must be > 0"):
+        ThresholdRule(beta=0.0)
+
+
+def test_the_response_threshold_rule_is_a_recipe_setting() -> None:
+    from safealign.guard.mixture import MixtureTrainConfig
+
+    config = load_config(
+        MixtureTrainConfig,
+        overrides={
+            "encoder.response_threshold.beta": 2.0,
+            "encoder.response_threshold.min_recall": 0.9,
+        },
+    )
+    assert config.encoder.response_threshold == ThresholdRule(beta=2.0, min_recall=0.9)
+    assert MixtureTrainConfig().encoder.response_threshold == ThresholdRule()  # best F1
+    with pytest.raises(ConfigError) as error:
+        load_config(MixtureTrainConfig, overrides={"encoder.response_threshold.min_recall": 1.5})
+    assert "encoder.response_threshold: min_recall must be between 0 and 1 (0: no floor), " in str(
+        error.value
+    )
 
 
 def test_category_thresholds_fall_back_without_enough_positives() -> None:

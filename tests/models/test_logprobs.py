@@ -1,3 +1,4 @@
+import contextlib
 import math
 
 import torch
@@ -102,3 +103,32 @@ def test_packed_logprobs_equal_padded_and_share_prompts(tiny):
         assert torch.allclose(other.sum, padded.sum, atol=1e-4)
     manual, _ = manual_response_logprob(tiny, prompts[2], responses[2])
     assert math.isclose(result.sum[2].item(), manual, rel_tol=1e-4, abs_tol=1e-4)
+
+
+def test_short_bfloat16_rows_take_the_math_kernel_with_the_same_logprobs(tiny, monkeypatch):
+    """On a CPU, bf16 rows up to MATH_ATTENTION_MAX_WIDTH use the math SDPA kernel (faster
+    there); float32, long rows and eager attention keep the default; log-probs agree."""
+    from safealign.models import logprobs
+    from safealign.models.logprobs import pack_sequences, packed_sequence_logprobs
+
+    def kernel(model, width) -> bool:
+        return not isinstance(logprobs.short_row_attention(model, width), contextlib.nullcontext)
+
+    assert not kernel(tiny.model, 64)  # float32
+    tiny.model.to(torch.bfloat16)
+    assert tiny.model.config._attn_implementation == "sdpa"
+    assert kernel(tiny.model, 64) and kernel(tiny.model, logprobs.MATH_ATTENTION_MAX_WIDTH)
+    assert not kernel(tiny.model, logprobs.MATH_ATTENTION_MAX_WIDTH + 1)
+
+    sequences = [
+        tokenize_prompt_response(tiny.tokenizer, "What is 2+2?", answer)
+        for answer in ("4", "Four, I believe.")
+    ]
+    packed = pack_sequences(sequences, tiny.tokenizer.pad_token_id)
+    with torch.no_grad():
+        math_kernel = packed_sequence_logprobs(tiny.model, packed)
+        monkeypatch.setattr(logprobs, "MATH_ATTENTION_MAX_WIDTH", 0)
+        default_kernel = packed_sequence_logprobs(tiny.model, packed)
+    assert torch.allclose(math_kernel.sum, default_kernel.sum, rtol=2e-2, atol=0.1)
+    tiny.model.config._attn_implementation = "eager"
+    assert not kernel(tiny.model, 64)

@@ -1,8 +1,10 @@
-"""The packed preference step (shared prompts, logits only where a response token is predicted)
-gives today's padded step's loss and LoRA gradients on the same batch, on the embedded model."""
+"""The packed preference step (shared prompts, logits only where a response token is predicted),
+with or without the fused LoRA linear, gives the padded PEFT step's loss and LoRA gradients on
+the same batch, on the embedded model."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import pytest
@@ -11,6 +13,7 @@ from accelerate import Accelerator
 
 from safealign.data.schema import Response, Sample
 from safealign.train.config import TrainConfig
+from safealign.train.fused_lora import fused_lora_forward
 from safealign.train.losses import LossConfig
 from safealign.train.trainer import (
     _batch_loss,
@@ -40,7 +43,9 @@ def samples() -> list[Sample]:
     ]
 
 
-def loss_and_lora_grads(embedded, loss: LossConfig, packed: bool) -> tuple[float, dict]:
+def loss_and_lora_grads(
+    embedded, loss: LossConfig, packed: bool, fused: bool = False
+) -> tuple[float, dict]:
     config = TrainConfig(loss=loss, progress=False, packed=packed, precompute_reference=False)
     loaded = copy.deepcopy(embedded)
     torch.manual_seed(0)  # the same LoRA A initialisation in both runs
@@ -52,16 +57,18 @@ def loss_and_lora_grads(embedded, loss: LossConfig, packed: bool) -> tuple[float
     pairs = build_pair_set(config, loaded, samples()).pairs
     batch = collate_preference_batch(pairs, loaded.tokenizer.pad_token_id, packed=packed)
     model.train()
-    value, _ = _batch_loss(config, model, reference, None, batch, Accelerator(cpu=True))
-    value.backward()
+    with fused_lora_forward(model) if fused else contextlib.nullcontext():
+        value, _ = _batch_loss(config, model, reference, None, batch, Accelerator(cpu=True))
+        value.backward()
     grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
     return value.item(), grads
 
 
+@pytest.mark.parametrize("fused", [False, True], ids=["peft-lora", "fused-lora"])
 @pytest.mark.parametrize("loss", [LossConfig(name="dpo"), LossConfig(name="bfpo", beta=0.5)])
-def test_packed_step_matches_padded_loss_and_lora_gradients(embedded, loss):
+def test_packed_step_matches_padded_loss_and_lora_gradients(embedded, loss, fused):
     padded_loss, padded_grads = loss_and_lora_grads(embedded, loss, packed=False)
-    packed_loss, packed_grads = loss_and_lora_grads(embedded, loss, packed=True)
+    packed_loss, packed_grads = loss_and_lora_grads(embedded, loss, packed=True, fused=fused)
     assert padded_loss != 0.0
     assert packed_loss == pytest.approx(padded_loss, rel=1e-4, abs=1e-5)
     assert packed_grads.keys() == padded_grads.keys() and len(padded_grads) == 30 * 7 * 2

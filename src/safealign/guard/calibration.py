@@ -3,12 +3,16 @@
 Temperature scaling divides a head's logits by one scalar T fitted to minimise the dev set's
 negative log-likelihood: it changes how confident the probabilities are, never their order.
 Thresholds are then chosen per head and per category to maximise dev F1, because the 0.5 default
-is wrong whenever classes are imbalanced (Do-Not-Answer is 3.4 % harmful).
+is wrong whenever classes are imbalanced (Do-Not-Answer is 3.4 % harmful). A head may lean
+towards recall instead (`ThresholdRule`: F-beta with beta > 1, and / or a dev recall floor): a
+guard that misses harm costs more than one that sends an extra answer to review, and a dev set
+whose harmful answers are easier than real traffic's picks a threshold too strict for it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -49,23 +53,72 @@ def _nll(z: torch.Tensor, y: torch.Tensor, log_t: float) -> float:
     return float(torch.nn.functional.binary_cross_entropy_with_logits(z / float(np.exp(log_t)), y))
 
 
-def best_f1_threshold(
-    labels: Sequence[bool], probabilities: Sequence[float], default: float = 0.5
+@dataclass
+class ThresholdRule:
+    """How a head's threshold is chosen on dev: the best F-beta among the thresholds that keep
+    dev recall at or above `min_recall` (beta 1, no floor: the best-F1 threshold)."""
+
+    beta: float = field(
+        default=1.0,
+        metadata={
+            "help": "Maximise dev F-beta: 1 weighs precision and recall alike, 2 counts recall "
+            "twice as much (fewer missed harms, more flagged)."
+        },
+    )
+    min_recall: float = field(
+        default=0.0,
+        metadata={
+            "help": "Only thresholds whose dev recall is at least this (0 = no floor); the "
+            "highest such threshold when F-beta cannot decide."
+        },
+    )
+
+    def __post_init__(self) -> None:
+        if not self.beta > 0:
+            raise ValueError(f"beta must be > 0 (1: F1, 2: recall counts double), got {self.beta}")
+        if not 0 <= self.min_recall <= 1:
+            raise ValueError(
+                f"min_recall must be between 0 and 1 (0: no floor), got {self.min_recall}"
+            )
+
+
+def best_threshold(
+    labels: Sequence[bool],
+    probabilities: Sequence[float],
+    rule: ThresholdRule | None = None,
+    default: float = 0.5,
 ) -> float:
-    """The score threshold with the highest F1 on (labels, probabilities).
+    """The score threshold with the highest F-beta on (labels, probabilities) among those
+    reaching `rule.min_recall` (ties: the highest threshold, i.e. the fewest flags).
 
     Returns the midpoint between the chosen score and the next lower one, so a slightly
     different score on new data falls on the same side; `default` when there is no positive.
     """
+    rule = rule or ThresholdRule()
     y = np.asarray(labels, dtype=bool)
     p = np.asarray(probabilities, dtype=float)
     if not y.any() or y.all():
         return default
     precision, recall, thresholds = pr_curve(y, p)
-    f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall + 1e-12), 0)
-    best = int(np.argmax(f1))
+    score = fbeta(precision, recall, rule.beta)
+    score = np.where(recall >= rule.min_recall - 1e-12, score, -1.0)  # the last point has recall 1
+    best = int(np.argmax(score))
     lower = thresholds[best + 1] if best + 1 < len(thresholds) else 0.0
     return float((thresholds[best] + lower) / 2)
+
+
+def fbeta(precision: np.ndarray, recall: np.ndarray, beta: float) -> np.ndarray:
+    """(1 + beta^2) P R / (beta^2 P + R), 0 where both are 0."""
+    b2 = beta * beta
+    denominator = b2 * precision + recall
+    return np.where(denominator > 0, (1 + b2) * precision * recall / (denominator + 1e-12), 0.0)
+
+
+def best_f1_threshold(
+    labels: Sequence[bool], probabilities: Sequence[float], default: float = 0.5
+) -> float:
+    """The best-F1 threshold (see `best_threshold`)."""
+    return best_threshold(labels, probabilities, ThresholdRule(), default)
 
 
 def category_thresholds(

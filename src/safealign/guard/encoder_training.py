@@ -25,7 +25,9 @@ from tqdm.auto import tqdm
 
 from safealign.errors import ConfigError
 from safealign.guard.calibration import (
+    ThresholdRule,
     best_f1_threshold,
+    best_threshold,
     category_thresholds,
     fit_response_mix,
     fit_temperature,
@@ -97,6 +99,13 @@ class EncoderGuardTrainConfig:
     """Stop after this many steps (None: run all epochs)."""
     max_train_examples: int | None = None
     """Train on a random subset of at most this many examples (None: all)."""
+    response_threshold: ThresholdRule = field(
+        default_factory=ThresholdRule,
+        metadata={
+            "help": "How the response-harm threshold is chosen on dev (default: best F1; "
+            "beta > 1 or a recall floor flag more answers)."
+        },
+    )
 
 
 @dataclass
@@ -198,7 +207,7 @@ def train_encoder_guard(
     guard.train(False)
     if config.finetune == "full" and config.delta_rank > 0:
         compress_encoder(guard)  # calibrate the weights that will be shipped
-    dev_metrics = calibrate(guard, dev) if dev else {}
+    dev_metrics = calibrate(guard, dev, response_threshold=config.response_threshold) if dev else {}
     guard.config.training.update({"steps": len(losses), "dev_metrics": dev_metrics})
     return TrainResult(guard=guard, losses=losses, dev_metrics=dev_metrics)
 
@@ -346,10 +355,15 @@ def guard_loss(
 
 @torch.inference_mode()
 def calibrate(
-    guard: EncoderGuard, dev: Sequence[GuardExample], min_positives: int = 10
+    guard: EncoderGuard,
+    dev: Sequence[GuardExample],
+    min_positives: int = 10,
+    *,
+    response_threshold: ThresholdRule | None = None,
 ) -> dict[str, dict]:
     """Fit temperatures, thresholds and the response rule on `dev` (in place); return dev
-    metrics per head."""
+    metrics per head. The response threshold follows `response_threshold` (default best F1),
+    which is recorded in the guard's `training` record."""
     config = guard.config
     _, logits = guard.raw_logits([e.turns for e in dev])
     targets = example_targets(dev, config.categories)
@@ -367,7 +381,9 @@ def calibrate(
         config.thresholds[head] = threshold
         config.review_bands[head] = list(review_band(labels, probs, threshold))
         metrics[head] = binary_metrics(labels, probs, threshold).to_dict()
-    metrics.update(calibrate_response_rule(config, logits["binary"], targets, min_positives))
+    rule = response_threshold or ThresholdRule()
+    metrics.update(calibrate_response_rule(config, logits["binary"], targets, min_positives, rule))
+    config.training["response_threshold_rule"] = asdict(rule)
     known = targets["categories_mask"][:, 0] > 0
     if config.categories and known.any():
         z = logits["categories"][known]
@@ -411,10 +427,15 @@ def fit_review_bands(guard: EncoderGuard, dev: Sequence[GuardExample]) -> dict[s
 
 
 def calibrate_response_rule(
-    config: EncoderGuardConfig, binary: Tensor, targets: dict[str, Tensor], min_positives: int
+    config: EncoderGuardConfig,
+    binary: Tensor,
+    targets: dict[str, Tensor],
+    min_positives: int,
+    rule: ThresholdRule | None = None,
 ) -> dict[str, dict]:
     """Choose how response harm is scored: the "mix" combination when dev has at least
-    `min_positives` harmful responses, else the "product" rule; its threshold by dev F1."""
+    `min_positives` harmful responses, else the "product" rule; its threshold by `rule` on dev
+    (default best F1)."""
     known = targets["binary_mask"][:, 1] > 0
     labels = targets["binary"][known, 1].numpy().astype(bool)
     if not known.any() or labels.all():
@@ -428,7 +449,7 @@ def calibrate_response_rule(
     else:
         config.response_rule = "product"
     probs = response_probability(z, config).numpy()
-    config.thresholds["response"] = best_f1_threshold(labels, probs)
+    config.thresholds["response"] = best_threshold(labels, probs, rule)
     config.review_bands["response"] = list(
         review_band(labels, probs, config.thresholds["response"])
     )

@@ -12,16 +12,20 @@ labelled by rule (`guard.generated`), to train and, for fitting the response thr
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 from collections import Counter
 from dataclasses import asdict, dataclass
 from dataclasses import field as dataclass_field
+from pathlib import Path
 
 from safealign.data.catalog import get_dataset, load_dataset, require_trainable, shared_data_dir
+from safealign.guard.encoder_guard import CONFIG_FILE, WEIGHTS_FILE, EncoderGuard
 from safealign.guard.encoder_training import (
     EncoderGuardTrainConfig,
     TrainResult,
+    calibrate,
     train_encoder_guard,
 )
 from safealign.guard.examples import GuardExample, examples_from_samples
@@ -33,6 +37,7 @@ from safealign.guard.generated import (
 )
 from safealign.guard.resume import interrupted, work_folder
 from safealign.guard.sources import DEFAULT_TRAIN_SOURCES, with_refusals
+from safealign.io import atomic_path
 
 
 def is_permissive(name: str) -> bool:
@@ -108,6 +113,37 @@ def mixture_examples(
     return out
 
 
+def calibration_examples(config: MixtureTrainConfig, generated_dev: list) -> list[GuardExample]:
+    """The recipe's dev set: at most `dev_limit` shared dev examples (stable draw), then every
+    generated dev answer (kept whole: the shared dev splits hold ~20 harmful responses, too
+    few to fit the response threshold on)."""
+    dev = mixture_examples(config, "dev", None)
+    if len(dev) > config.dev_limit:
+        dev = random.Random(0).sample(dev, config.dev_limit)
+    return dev + examples_from_samples(generated_dev)
+
+
+def recalibrate_guard_mixture(config: MixtureTrainConfig, guard: str) -> dict[str, dict]:
+    """Fit the trained guard in folder `guard` again on the recipe's dev set (temperatures,
+    response rule, thresholds by `config.encoder.response_threshold`, review bands) and save it
+    to `config.output`; return the dev metrics. Training never reads dev, so this is what
+    training with these calibration settings gives, without the training."""
+    require_trainable(config.sources, permissive_only=config.permissive_only)
+    shared_data_dir(config.data_dir)
+    loaded = EncoderGuard.load(guard)
+    generated = generated_for_sources(config.sources, config.generated, config.data_dir)
+    dev = calibration_examples(config, generated["dev"])
+    metrics = calibrate(loaded, dev, response_threshold=config.encoder.response_threshold)
+    loaded.config.training.update(
+        {"dev_metrics": metrics, "dev_examples": len(dev), "recalibrated_from": str(guard)}
+    )
+    with atomic_path(config.output) as staged:  # the weights are unchanged: copied byte for byte
+        staged.mkdir()
+        shutil.copyfile(Path(guard) / WEIGHTS_FILE, staged / WEIGHTS_FILE)
+        (staged / CONFIG_FILE).write_text(json.dumps(asdict(loaded.config), indent=2) + "\n")
+    return metrics
+
+
 def train_guard_mixture(config: MixtureTrainConfig) -> TrainResult:
     """Train, calibrate on the dev splits and save a v2 guard; check held-out sets and licences
     first, and the shared data folder, before any model is loaded."""
@@ -116,12 +152,7 @@ def train_guard_mixture(config: MixtureTrainConfig) -> TrainResult:
     generated = generated_for_sources(config.sources, config.generated, config.data_dir)
     train = mixture_examples(config, "train", config.per_source_limit)
     train += examples_from_samples(generated["train"])
-    dev = mixture_examples(config, "dev", None)
-    if len(dev) > config.dev_limit:
-        dev = random.Random(0).sample(dev, config.dev_limit)
-    # kept whole: the shared dev splits hold ~20 harmful responses, too few to fit the response
-    # threshold on
-    dev += examples_from_samples(generated["dev"])
+    dev = calibration_examples(config, generated["dev"])
     work = work_folder(config.output)
     try:
         result = train_encoder_guard(

@@ -13,6 +13,7 @@ tokens), and only response tokens count. Two layouts give the same numbers:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -108,7 +109,8 @@ def batch_sequence_logprobs(
     model: PreTrainedModel, input_ids: Tensor, attention_mask: Tensor, response_mask: Tensor
 ) -> SequenceLogProbs:
     """One forward pass; sum and mean of response-token log-probs per row (keeps the graph)."""
-    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
+    with short_row_attention(model, input_ids.shape[-1]):
+        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
     token_logps = masked_token_logprobs(logits, input_ids, response_mask)
     counts = response_mask[:, 1:].sum(-1).to(token_logps.dtype)
     total = token_logps.sum(-1)
@@ -217,12 +219,13 @@ def packed_sequence_logprobs(
     (keeps the graph). `packed` may also be the dict of its fields (after a DataLoader)."""
     fields = packed if isinstance(packed, dict) else packed.as_dict()
     num_sequences = int(fields["num_sequences"])
-    logits = model(
-        input_ids=fields["input_ids"],
-        position_ids=fields["position_ids"],
-        attention_mask=_attention_mask(model, fields["block_mask"]),
-        logits_to_keep=fields["logit_positions"],
-    ).logits
+    with short_row_attention(model, fields["input_ids"].shape[-1]):
+        logits = model(
+            input_ids=fields["input_ids"],
+            position_ids=fields["position_ids"],
+            attention_mask=_attention_mask(model, fields["block_mask"]),
+            logits_to_keep=fields["logit_positions"],
+        ).logits
     logits = logits.reshape(-1, logits.shape[-1])  # [kept positions, vocabulary]
     logps = torch.log_softmax(logits.float(), dim=-1)
     token_logps = logps[fields["source"], fields["targets"]]
@@ -231,6 +234,38 @@ def packed_sequence_logprobs(
     total = total.index_add(0, sequence, token_logps)
     counts = torch.bincount(sequence, minlength=num_sequences).to(token_logps.dtype)
     return SequenceLogProbs(sum=total, mean=total / counts.clamp(min=1), num_tokens=counts)
+
+
+MATH_ATTENTION_MAX_WIDTH = 192
+"""Rows up to this many tokens take the plain (math) attention kernel on a CPU in bfloat16.
+
+PyTorch's CPU flash-attention kernel has a fixed cost per call that dominates short rows in
+bfloat16: forward + backward of one layer (batch 2, 9 heads of 64) took 7.4 ms against 1.7 ms
+for the math kernel at 64 tokens and 14.4 against 8.4 ms at 128, and won from about 200 tokens
+on (`benchmarks/cpu_attention.py`). In float32 flash attention is as fast or faster at every
+width measured, so float32 keeps the default."""
+
+
+def short_row_attention(model: nn.Module, width: int) -> contextlib.AbstractContextManager:
+    """The math SDPA kernel for short bfloat16 rows on a CPU (see MATH_ATTENTION_MAX_WIDTH);
+    a no-op everywhere else (GPUs, float32, long rows, non-SDPA attention)."""
+    if width > MATH_ATTENTION_MAX_WIDTH or _attention_implementation(model) != "sdpa":
+        return contextlib.nullcontext()
+    weight = _input_embedding_weight(model)
+    if weight is None or weight.device.type != "cpu" or weight.dtype != torch.bfloat16:
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel(SDPBackend.MATH)
+
+
+def _input_embedding_weight(model: nn.Module) -> Tensor | None:
+    inner = getattr(model, "module", model)  # DistributedDataParallel wraps the model
+    embeddings = getattr(inner, "get_input_embeddings", None)
+    if embeddings is None:
+        return None
+    module = embeddings()
+    return getattr(module, "weight", None)
 
 
 def supports_packing(model: nn.Module) -> bool:

@@ -102,6 +102,12 @@ class TrainConfig:
     logits only where a response token is predicted (same log-probs, less compute); false pads
     every sequence to one width as before. Models whose attention takes no custom mask (e.g.
     flash-attention-2) fall back to padding by themselves."""
+    fused_lora: bool = True
+    """Run each LoRA linear as one fused op during training (scaling folded into B, adapter
+    product accumulated into the base output): the same loss and gradients within float
+    rounding, fewer passes over activations. With a bfloat16 base the adapter product runs in
+    bfloat16 from float32 master weights, like TRL's bf16 autocast. Dropout, DoRA and other
+    variants use PEFT's own forward either way; false always does."""
     reference_cache_dir: str | None = None
     """Folder for the cached reference log-probs (default: output_dir). Runs of a sweep over
     loss, learning rate or steps on the same model and pairs can share one folder."""

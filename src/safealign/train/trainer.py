@@ -44,6 +44,7 @@ from safealign.train.checkpoints import (
     save_checkpoint,
 )
 from safealign.train.config import TrainConfig
+from safealign.train.fused_lora import fused_lora_forward
 from safealign.train.interrupts import agreed_stop, interrupted_run
 from safealign.train.losses import cost_model_loss, reward_model_loss
 from safealign.train.outputs import save_policy
@@ -180,7 +181,7 @@ def _train(
     started = time.perf_counter()
     stopped = False
     try:
-        with stop_requests("training step") as stop:
+        with stop_requests("training step") as stop, _lora_forward(config, model):
             while progress.step < total_steps and not stopped:
                 loader = accelerator.prepare_data_loader(
                     DataLoader(
@@ -479,6 +480,14 @@ def _mixed_precision(config: TrainConfig) -> str:
         return "no"
     dtype = resolve_dtype(config.dtype)
     return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, "no")
+
+
+def _lora_forward(config: TrainConfig, model: nn.Module) -> contextlib.AbstractContextManager:
+    """The fused LoRA forward for the training loop (see `train.fused_lora`), unless disabled
+    or the run trains the full model."""
+    if not config.fused_lora or config.full_finetune:
+        return contextlib.nullcontext()
+    return fused_lora_forward(model)
 
 
 def _groups(loader, size: int):
