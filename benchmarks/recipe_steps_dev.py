@@ -1,0 +1,122 @@
+"""Choose the recipe's BFPO training length on dev splits, never on the run's measuring sets.
+
+Retrains a finished `safealign run`'s first train run (its stored TrainConfig and red-team
+pairs, same seed and settings) with a checkpoint every --every steps kept, turns each checkpoint
+into an adapter, and evaluates step 0 (the untouched model) and every checkpoint on the two dev
+sets of benchmarks/steer_sweep.py (refusal_direction harmful_val / harmless_val and the
+PhysicalSafety look-alikes, 32 + 32 each, the run's answer length). The rule is steer_sweep.py's,
+fixed before any number here existed: among checkpoints whose benign answers stay fluent, the
+lowest mean dev compliance whose over-refusal rises at most 5 points over the untouched model on
+both dev sets (else the largest net gain). The chosen step becomes the recipe's `max_steps`;
+its cosine schedule then decays sooner than the checkpoint's did, so the shipped run is, if
+anything, less trained than the checkpoint chosen.
+
+    /work/heavy python benchmarks/recipe_steps_dev.py runs/embedded --every 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+# the sweep's dev sets, its rule and its in-process CLI runner
+from steer_sweep import Sweep
+
+
+def retrain(run_dir: Path, out: Path, every: int) -> Path:
+    """The run's first train run again, keeping every checkpoint; returns the training folder."""
+    from safealign.config import load_saved_config
+    from safealign.data import Sample
+    from safealign.io import read_jsonl
+    from safealign.train import TrainConfig, train
+
+    (variant,) = json.loads((run_dir / "stages" / "train" / "variants.json").read_text())[:1]
+    stored = run_dir / "stages" / "train" / variant["name"]
+    config = load_saved_config(TrainConfig, stored / "train_config.json")
+    folder = out / "train"
+    config = dataclasses.replace(
+        config,
+        output_dir=str(folder),
+        save_every=every,
+        keep_checkpoints=config.max_steps // every + 1,
+        resume=True,
+    )
+    if not (folder / "adapter").is_dir():
+        pairs = run_dir / "stages" / "redteam" / "pairs.jsonl"
+        train(config, samples=[Sample.from_dict(row) for row in read_jsonl(pairs)])
+    return folder
+
+
+def as_adapter(checkpoint: Path, adapter: Path, target: Path) -> Path:
+    """A checkpoint's LoRA weights under the final adapter's files (PEFT drops `.default`)."""
+    from safetensors.torch import load_file, save_file
+
+    if not target.is_dir():
+        staged = target.with_name(target.name + ".tmp")
+        shutil.rmtree(staged, ignore_errors=True)
+        shutil.copytree(adapter, staged)
+        weights = load_file(str(checkpoint / "trainable.safetensors"))
+        renamed = {k.replace(".default.", "."): v for k, v in weights.items()}
+        save_file(renamed, str(staged / "adapter_model.safetensors"))
+        staged.rename(target)
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--out", type=Path, default=None, help="default: RUN_DIR/steps-dev")
+    parser.add_argument("--every", type=int, default=10)
+    parser.add_argument(
+        "--data-dir", default=os.environ.get("SAFEALIGN_SHARED_DATA", "../shared/data")
+    )
+    parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--dev-per-side", type=int, default=32)
+    args = parser.parse_args()
+    os.environ.setdefault("SAFEALIGN_SHARED_DATA", str(Path(args.data_dir).resolve()))
+    run_dir = args.run_dir.resolve()
+    out = (args.out or run_dir / "steps-dev").resolve()
+    folder = retrain(run_dir, out, args.every)
+    sweep = Sweep(
+        argparse.Namespace(
+            out=str(out),
+            data_dir=args.data_dir,
+            batch_size=args.batch_size,
+            max_new_tokens=args.max_new_tokens,
+            dev_per_side=args.dev_per_side,
+            advbench_limit=0,  # no test set is measured here
+            benign_limit=0,
+            xstest_limit=0,
+        )
+    )
+    from safealign.train.checkpoints import list_checkpoints
+
+    sweep.dev_eval("step 0", "embedded")
+    labels = []
+    for checkpoint in list_checkpoints(folder):
+        step = int(checkpoint.name.split("-")[-1])
+        model = as_adapter(checkpoint, folder / "adapter", sweep.folder(f"step_{step}"))
+        sweep.dev_eval(f"step {step}", str(model))
+        labels.append(f"step {step}")
+    sweep.results["chosen"]["steps"] = sweep.best(labels, reference="step 0")
+    sweep.save()
+    print("| checkpoint | dev compliance | dev over-refusal | look-alike compliance "
+          "| look-alike over-refusal | fluency |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    for label, v in sweep.results["dev"].items():
+        print(
+            f"| {label} | {v['compliance']:.2f} | {v['over_refusal']:.2f} | "
+            f"{v['look_compliance']:.2f} | {v['look_over_refusal']:.2f} | {v['fluency']:.2f} |"
+        )
+    print("chosen:", json.dumps(sweep.results["chosen"]))
+
+
+if __name__ == "__main__":
+    main()
