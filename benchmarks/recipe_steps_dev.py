@@ -7,16 +7,20 @@ sets of benchmarks/steer_sweep.py (refusal_direction harmful_val / harmless_val 
 PhysicalSafety look-alikes, 32 + 32 each, the run's answer length). The rule is steer_sweep.py's,
 fixed before any number here existed: among checkpoints whose benign answers stay fluent, the
 lowest mean dev compliance whose over-refusal rises at most 5 points over the untouched model on
-both dev sets (else the largest net gain). The chosen step becomes the recipe's `max_steps`;
-its cosine schedule then decays sooner than the checkpoint's did, so the shipped run is, if
-anything, less trained than the checkpoint chosen.
+both dev sets (else the largest net gain). --fine-every N adds a finer grid up to --fine-until
+(a second retrain, same schedule, stopped there), for when the coarse grid jumps from a
+checkpoint that keeps to the bound to one far past it. The chosen step becomes the recipe's
+`max_steps`; its cosine schedule then decays sooner than the checkpoint's did, so the shipped
+run is, if anything, less trained than the checkpoint chosen.
 
-    /work/heavy python benchmarks/recipe_steps_dev.py runs/embedded --every 10
+    /work/heavy python benchmarks/recipe_steps_dev.py runs/embedded --out runs/embedded-steps-dev \
+        --every 10 --fine-every 2 --fine-until 20
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -29,8 +33,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from steer_sweep import Sweep
 
 
-def retrain(run_dir: Path, out: Path, every: int) -> Path:
-    """The run's first train run again, keeping every checkpoint; returns the training folder."""
+class _Enough(Exception):
+    """Raised from the step hook to end a refining retrain at --fine-until."""
+
+
+def retrain(run_dir: Path, out: Path, every: int, until: int | None = None) -> Path:
+    """The run's first train run again (its schedule unchanged), keeping a checkpoint every
+    `every` steps, up to `until` (else to the end); returns the training folder."""
     from safealign.config import load_saved_config
     from safealign.data import Sample
     from safealign.io import read_jsonl
@@ -39,7 +48,7 @@ def retrain(run_dir: Path, out: Path, every: int) -> Path:
     (variant,) = json.loads((run_dir / "stages" / "train" / "variants.json").read_text())[:1]
     stored = run_dir / "stages" / "train" / variant["name"]
     config = load_saved_config(TrainConfig, stored / "train_config.json")
-    folder = out / "train"
+    folder = out / ("train" if until is None else f"train-every{every}")
     config = dataclasses.replace(
         config,
         output_dir=str(folder),
@@ -47,9 +56,19 @@ def retrain(run_dir: Path, out: Path, every: int) -> Path:
         keep_checkpoints=config.max_steps // every + 1,
         resume=True,
     )
-    if not (folder / "adapter").is_dir():
+    cache = out / "train" / "reference_logprobs.safetensors"  # same pairs, same reference
+    if until is not None and cache.is_file() and not (folder / cache.name).is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(cache, folder / cache.name)
+    if not (folder / "adapter").is_dir() and not (folder / f"checkpoint-{until or 0:07d}").is_dir():
         pairs = run_dir / "stages" / "redteam" / "pairs.jsonl"
-        train(config, samples=[Sample.from_dict(row) for row in read_jsonl(pairs)])
+
+        def stop(step: int, _: dict) -> None:
+            if until is not None and step >= until:
+                raise _Enough
+
+        with contextlib.suppress(_Enough):
+            train(config, samples=[Sample.from_dict(r) for r in read_jsonl(pairs)], on_step=stop)
     return folder
 
 
@@ -73,6 +92,8 @@ def main() -> None:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--out", type=Path, default=None, help="default: RUN_DIR/steps-dev")
     parser.add_argument("--every", type=int, default=10)
+    parser.add_argument("--fine-every", type=int, default=0, help="a finer grid: every N steps")
+    parser.add_argument("--fine-until", type=int, default=20, help="...up to this step")
     parser.add_argument(
         "--data-dir", default=os.environ.get("SAFEALIGN_SHARED_DATA", "../shared/data")
     )
@@ -99,10 +120,14 @@ def main() -> None:
     from safealign.train.checkpoints import list_checkpoints
 
     sweep.dev_eval("step 0", "embedded")
+    checkpoints = {int(c.name.split("-")[-1]): c for c in list_checkpoints(folder)}
+    if args.fine_every:
+        fine = retrain(run_dir, out, args.fine_every, args.fine_until)
+        for c in list_checkpoints(fine):
+            checkpoints.setdefault(int(c.name.split("-")[-1]), c)
     labels = []
-    for checkpoint in list_checkpoints(folder):
-        step = int(checkpoint.name.split("-")[-1])
-        model = as_adapter(checkpoint, folder / "adapter", sweep.folder(f"step_{step}"))
+    for step in sorted(checkpoints):
+        model = as_adapter(checkpoints[step], folder / "adapter", sweep.folder(f"step_{step}"))
         sweep.dev_eval(f"step {step}", str(model))
         labels.append(f"step {step}")
     sweep.results["chosen"]["steps"] = sweep.best(labels, reference="step 0")
@@ -110,7 +135,8 @@ def main() -> None:
     print("| checkpoint | dev compliance | dev over-refusal | look-alike compliance "
           "| look-alike over-refusal | fluency |")  # fmt: skip
     print("|---|---|---|---|---|---|")
-    for label, v in sweep.results["dev"].items():
+    for label in ["step 0", *labels]:
+        v = sweep.results["dev"][label]
         print(
             f"| {label} | {v['compliance']:.2f} | {v['over_refusal']:.2f} | "
             f"{v['look_compliance']:.2f} | {v['look_over_refusal']:.2f} | {v['fluency']:.2f} |"
