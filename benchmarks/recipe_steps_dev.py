@@ -7,14 +7,16 @@ sets of benchmarks/steer_sweep.py (refusal_direction harmful_val / harmless_val 
 PhysicalSafety look-alikes, 32 + 32 each, the run's answer length). The rule is steer_sweep.py's,
 fixed before any number here existed: among checkpoints whose benign answers stay fluent, the
 lowest mean dev compliance whose over-refusal rises at most 5 points over the untouched model on
-both dev sets (else the largest net gain). --fine-every N adds a finer grid up to --fine-until
-(a second retrain, same schedule, stopped there), for when the coarse grid jumps from a
-checkpoint that keeps to the bound to one far past it. The chosen step becomes the recipe's
-`max_steps`; its cosine schedule then decays sooner than the checkpoint's did, so the shipped
-run is, if anything, less trained than the checkpoint chosen.
+both dev sets (else the largest net gain). --fine-every N adds a finer grid between --fine-from
+and --fine-until (a second retrain, same schedule, stopped there), for when the coarse grid jumps
+from a checkpoint that keeps to the bound to one far past it. The chosen step becomes the
+recipe's `max_steps`; that run's own schedule (warmup 10% of it, then cosine to 0) differs from
+the 100-step run's at that checkpoint: from 12 steps on it has the smaller learning-rate sum, so
+it is, if anything, less trained than the checkpoint chosen (at 10 steps the sums are about
+equal: 5.0 vs 4.5 peak-rate steps, since the checkpoint was still in its 10-step warmup).
 
     /work/heavy python benchmarks/recipe_steps_dev.py runs/embedded --out runs/embedded-steps-dev \
-        --every 10 --fine-every 2 --fine-until 20
+        --every 10 --fine-every 2 --fine-from 10 --fine-until 20
 """
 
 from __future__ import annotations
@@ -93,6 +95,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="default: RUN_DIR/steps-dev")
     parser.add_argument("--every", type=int, default=10)
     parser.add_argument("--fine-every", type=int, default=0, help="a finer grid: every N steps")
+    parser.add_argument("--fine-from", type=int, default=0, help="...after this step")
     parser.add_argument("--fine-until", type=int, default=20, help="...up to this step")
     parser.add_argument(
         "--data-dir", default=os.environ.get("SAFEALIGN_SHARED_DATA", "../shared/data")
@@ -124,7 +127,8 @@ def main() -> None:
     if args.fine_every:
         fine = retrain(run_dir, out, args.fine_every, args.fine_until)
         for c in list_checkpoints(fine):
-            checkpoints.setdefault(int(c.name.split("-")[-1]), c)
+            if int(c.name.split("-")[-1]) > args.fine_from:
+                checkpoints.setdefault(int(c.name.split("-")[-1]), c)
     labels = []
     for step in sorted(checkpoints):
         model = as_adapter(checkpoints[step], folder / "adapter", sweep.folder(f"step_{step}"))
