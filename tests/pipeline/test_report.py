@@ -229,6 +229,34 @@ def test_warnings_come_first_with_those_derived_from_the_figures(rendered):
     assert "bfpo on suite: judges disagree" not in text  # 0.64 vs 0.58: within 10 points
     assert "harm-llm" not in text.split("Variants")[0]  # not informative: never a warning
     assert "target missed: suite harmful compliance <= 0.10 (bfpo)" in text
+    # the verdict on the targets leads, before what only the runner wrote
+    assert text.index("targets: no made variant meets all 1") < text.index("a warning the runner")
+    # baseline ran 120.5 s, train was cached at 0 s
+    assert "stages' own time: 2.0 min for 2 stages (1 of them cached from an earlier run)" in text
+
+
+def test_the_verdict_on_the_targets_leads_and_judge_details_come_last(tmp_path):
+    summary = hand_made_summary(tmp_path)
+    lines = run_warnings(summary)
+    assert lines[0] == (
+        "targets: no made variant meets all 1; the closest, bfpo, meets 0 of 1 and misses "
+        "suite harmful compliance <= 0.10 (measured 0.640)."
+    )
+    # one disagreement (untouched on suite, 0.92 against 0.60) among 3 variants x 2 tasks
+    assert lines[1].startswith(
+        "judges disagree by more than 10 points on harmful compliance in 1 of 6 (variant, task)"
+    )
+    assert lines[-1].startswith("untouched on suite: judges disagree by 32 points")
+    summary.targets[0].met = True
+    assert run_warnings(summary)[0] == "targets: all 1 met by bfpo."
+    # No best variant: the verdict names the closest one's misses, the lines per target go
+    # (the Targets table has every check).
+    summary.targets[0].met = False
+    summary.best_variant = None
+    lines = run_warnings(summary)
+    assert lines[0].startswith("targets: no made variant meets all 1; the closest, bfpo")
+    assert any("no made variant keeps over-refusal within the limit" in line for line in lines)
+    assert not any(line.startswith("target missed") for line in lines)
 
 
 def test_markdown_has_the_same_rows_and_sections(rendered):
@@ -335,3 +363,20 @@ def test_a_screenshot_without_a_browser_says_how_to_get_one(rendered, tmp_path, 
     with pytest.raises(ConfigError, match="apt-get install -y chromium"):
         screenshot(run_dir / "report.html", tmp_path / "shot.png")
     assert not (tmp_path / "shot.png").exists()
+
+
+def test_without_a_best_variant_the_first_made_one_shows_its_answers(tmp_path):
+    summary = hand_made_summary(tmp_path)
+    summary.best_variant = None
+    write_run_report(summary, tmp_path)
+    raw = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert raw.count("<details open>") == 1
+    assert "<details open><summary>bfpo</summary>" in raw  # not the untouched baseline
+
+
+def test_the_run_names_each_file_it_wrote_once(tmp_path):
+    from safealign.pipeline.runner import write_summary_and_report
+
+    written = write_summary_and_report(hand_made_summary(tmp_path), tmp_path)
+    assert len(written) == len(set(written))
+    assert {p.name for p in written} >= {"summary.json", "report.html", "report.md"}

@@ -11,68 +11,14 @@ import pytest
 import yaml
 
 from safealign.errors import ConfigError, RunInterrupted
-from safealign.models import load_model, tiny_model
+from safealign.models import load_model
 from safealign.pipeline import RunSummary, load_run_config, run_pipeline
+
+from .helpers import run_yaml, statuses
 
 pytestmark = pytest.mark.slow
 
 STAGES = ["baseline", "redteam", "train", "steer", "evaluate"]
-
-
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("tiny") / "model"
-    tiny = tiny_model(seed=0)
-    tiny.model.save_pretrained(folder)
-    tiny.tokenizer.save_pretrained(folder)
-    return folder
-
-
-def run_yaml(folder: Path, model: Path, **changes) -> Path:
-    """A two-variant run (bfpo, icv) with tiny limits, written as the user would write it."""
-    config = {
-        "name": "tiny",
-        "model": str(model),
-        "dtype": "float32",
-        "output_dir": str(folder / "run"),
-        "evaluation": {
-            "tasks": [{"task": "suite", "settings": {"harmful": 3, "benign": 3}}],
-            "max_new_tokens": 4,
-            "samples": 2,
-            "resamples": 50,
-        },
-        "redteam": {
-            "prompts": "builtin",
-            "builtin_limit": 6,
-            "synthesis": {"num_samples": 1, "max_new_tokens": 4, "max_pairs_per_prompt": 1},
-        },
-        "train": {
-            "runs": [
-                {
-                    "name": "bfpo",
-                    "config": {
-                        "loss": {"name": "bfpo", "beta": 2.0},
-                        "pairs": "bfpo",
-                        "max_steps": 3,
-                        "batch_size": 1,
-                        "gradient_accumulation_steps": 1,
-                        "max_length": 64,
-                        "max_prompt_length": 32,
-                        "save_every": 1,
-                        "learning_rate": 1.0e-2,
-                        "progress": False,
-                    },
-                }
-            ]
-        },
-        "steer": {"icv": {"pairs": "redteam", "alpha": 0.1, "vector": {"num_pairs": 4}}},
-        "targets": [{"task": "suite", "measure": "harmful_compliance", "limit": 0.1}],
-    }
-    for key, value in changes.items():
-        config[key] = value
-    path = folder / "run.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -87,10 +33,6 @@ def copy_of(finished, tmp_path, tiny_dir) -> Path:
     """A copy of the finished run folder and its config (pointing at the copy)."""
     shutil.copytree(finished[0] / "run", tmp_path / "run")
     return run_yaml(tmp_path, tiny_dir)
-
-
-def statuses(summary: RunSummary) -> dict[str, str]:
-    return {record.name: record.status for record in summary.stages}
 
 
 def test_a_two_variant_run_fills_the_summary(finished):
@@ -237,6 +179,11 @@ def test_ctrl_c_in_a_stage_names_it_and_a_rerun_resumes_there(
         (
             {"steer": {"icv": {"apply_to": ["dpo"]}}},
             r'"steer.icv.apply_to" names "dpo", which is neither "base" nor a train run',
+        ),
+        (
+            {"steer": {"hdr": {"apply_to": ["bfpo"]}}},
+            r'"steer.hdr.apply_to" names train run "bfpo", whose LoRA adapter has no full '
+            r'weights.*"train.runs\[0\].config.merge: true"',
         ),
     ],
 )

@@ -375,6 +375,15 @@ def check_run_config(config: RunConfig, origin: str) -> None:
                     f'{origin}: key "steer.{section}.apply_to" names "{name}", which is neither '
                     f'"{BASE}" nor a train run ({", ".join(runs) or "none configured"}).'
                 )
+    hdr = config.steer.hdr if config.steer else None
+    for index, run in enumerate(config.train.runs if config.train else []):
+        full = run.config.merge or run.config.full_finetune
+        if hdr is not None and run.name in hdr.apply_to and not full:
+            raise ConfigError(
+                f'{origin}: key "steer.hdr.apply_to" names train run "{run.name}", whose LoRA '
+                "adapter has no full weights to subtract from: set "
+                f'"train.runs[{index}].config.merge: true", or drop it from apply_to.'
+            )
     made = {"redteam": config.redteam, "course_correction": config.course_correction}
     icv = config.steer.icv if config.steer else None
     if icv is not None and icv.pairs == "redteam" and config.redteam is None:

@@ -331,7 +331,7 @@ def hdr_variants(config: RunConfig, out: Path, targets: dict[str, str]) -> list[
         name = "hdr" if target == BASE else f"{target}+hdr"
         safety_arithmetic(
             SafetyArithmeticConfig(
-                target=targets[target],
+                target=targets[target] if target == BASE else merged_folder(targets[target]),
                 harm_vector=str(harm_dir),
                 base=config.model,
                 scale=section.scale,
@@ -351,6 +351,16 @@ def hdr_variants(config: RunConfig, out: Path, targets: dict[str, str]) -> list[
             )
         )
     return made
+
+
+def merged_folder(model_path: str) -> str:
+    """A trained run's full weights: weight arithmetic cannot use the LoRA adapter/ the variant
+    is recorded by, so it takes the merged model/ beside it (`merge: true`)."""
+    path = Path(model_path)
+    merged = path.parent / "model"
+    if path.name == "adapter" and (merged / "config.json").is_file():
+        return str(merged)
+    return model_path
 
 
 def made_variants(folder: Path) -> list[VariantResult]:

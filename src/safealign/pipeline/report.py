@@ -130,6 +130,13 @@ def _overview(summary: RunSummary) -> Section:
         f"started {summary.started}, "
         + (f"finished {summary.finished}" if summary.finished else "not finished"),
     ]
+    if summary.stages:  # a resumed run's start and finish leave out what cached stages took
+        cached = [s for s in summary.stages if s.status == "cached"]
+        seconds = sum(s.seconds for s in summary.stages)
+        note = f" ({len(cached)} of them cached from an earlier run)" if cached else ""
+        items.append(
+            f"stages' own time: {seconds / 60:.1f} min for {len(summary.stages)} stages{note}"
+        )
     if summary.best_variant:
         where = f", saved at {summary.best_model_path}" if summary.best_model_path else ""
         items.append(f"best variant: {summary.best_variant}{where}")
@@ -140,8 +147,9 @@ def _overview(summary: RunSummary) -> Section:
 
 
 def _warnings(summary: RunSummary) -> Section | None:
-    lines = list(summary.warnings)
-    lines += [line for line in run_warnings(summary) if line not in lines]
+    # Derived from the figures first (the verdict leads), then any line only the runner wrote.
+    lines = run_warnings(summary)
+    lines += [line for line in summary.warnings if line not in lines]
     if not lines:
         return None
     return Section(
@@ -256,7 +264,9 @@ def _samples(summary: RunSummary) -> Section | None:
         for v in summary.variants
         if any(s.harmful_samples or s.benign_samples for s in v.tasks)
     ]
-    unfolded = summary.best_variant if summary.best_variant in names else names[0]
+    # the best variant, else the first made one: a reader wants to see what a method changed
+    made = [v.name for v in summary.variants if v.kind != "baseline" and v.name in names]
+    unfolded = summary.best_variant if summary.best_variant in names else (made or names)[0]
     for variant in summary.variants:
         groups = [
             (f"{scores.task}: {kind} prompts", samples)

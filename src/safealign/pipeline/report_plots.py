@@ -138,26 +138,46 @@ def category_plot(variants: Sequence[VariantResult], task: str) -> bytes:
     present = [(v, s) for v in variants if (s := v.task(task)) and s.per_category]
     categories = sorted({c for _, s in present for c in s.per_category})
     height = 0.8 / len(present)
-    fig, ax = plt.subplots(figsize=(8, 0.25 * len(categories) * len(present) + 1.5))
+    fig, ax = plt.subplots(figsize=(8, 0.16 * len(categories) * len(present) + 1.5))
     for number, (variant, scores) in enumerate(present):
         rates = [scores.per_category.get(c) for c in categories]
         values = [r.value if r and r.value is not None else 0.0 for r in rates]
         errors = [_error(r)[:, 0] if r and r.value is not None else (0, 0) for r in rates]
+        ys = [i + number * height for i in range(len(categories))]
+        colour = f"C{variants.index(variant) % 10}"
         ax.barh(
-            [i + number * height for i in range(len(categories))],
+            ys,
             values,
             height=height,
             xerr=list(zip(*errors, strict=True)),
             capsize=2,
-            color=f"C{variants.index(variant) % 10}",
+            color=colour,
             label=variant.name,
+            error_kw={"elinewidth": 0.6, "alpha": 0.6},
         )
-    ax.set_yticks([i + 0.4 - height / 2 for i in range(len(categories))], categories, fontsize=8)
+        for y, rate in zip(ys, rates, strict=True):  # the counts, so a zero bar still shows
+            if rate is not None and rate.total:
+                ax.text(
+                    1.01,
+                    y,
+                    f"{rate.count}/{rate.total}",
+                    va="center",
+                    fontsize=6,
+                    color=colour,
+                    transform=ax.get_yaxis_transform(),
+                )
+    # how many harmful prompts each category holds: a rate of 1 in 2 is not a finding
+    sizes = {
+        c: max((s.per_category[c].total for _, s in present if c in s.per_category), default=0)
+        for c in categories
+    }
+    labels = [f"{c} (n={sizes[c]})" for c in categories]
+    ax.set_yticks([i + 0.4 - height / 2 for i in range(len(categories))], labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel("harmful compliance")
     ax.set_title(f"{task}: harmful compliance per category")
-    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.08, 0.5))
     fig.tight_layout()
     return png_bytes(fig)
 

@@ -336,7 +336,7 @@ def write_summary_and_report(summary: RunSummary, run_dir: Path) -> list[Path]:
             "summary.json holds every figure.\n"
         )
         return [path, note]
-    return [path, *report.write_run_report(summary, run_dir)]
+    return list(dict.fromkeys([path, *report.write_run_report(summary, run_dir)]))  # once each
 
 
 def package_versions() -> dict[str, str]:
