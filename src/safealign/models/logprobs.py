@@ -236,14 +236,15 @@ def packed_sequence_logprobs(
     return SequenceLogProbs(sum=total, mean=total / counts.clamp(min=1), num_tokens=counts)
 
 
-MATH_ATTENTION_MAX_WIDTH = 192
+MATH_ATTENTION_MAX_WIDTH = 176
 """Rows up to this many tokens take the plain (math) attention kernel on a CPU in bfloat16.
 
 PyTorch's CPU flash-attention kernel has a fixed cost per call that dominates short rows in
-bfloat16: forward + backward of one layer (batch 2, 9 heads of 64) took 7.4 ms against 1.7 ms
-for the math kernel at 64 tokens and 14.4 against 8.4 ms at 128, and won from about 200 tokens
-on (`benchmarks/cpu_attention.py`). In float32 flash attention is as fast or faster at every
-width measured, so float32 keeps the default."""
+bfloat16. Forward + backward of one layer (batch 2, 9 heads of 64, 2 threads, idle): 1.62 ms
+flash against 1.00 ms math at 64 tokens, 3.43 / 2.34 at 128, 4.97 / 3.23 at 176, then flash wins
+from 192 on (3.31 / 4.32); with one thread math wins up to 160 and flash at 192
+(`benchmarks/cpu_attention.py`).
+In float32 flash attention is faster at every width measured, so float32 keeps the default."""
 
 
 def short_row_attention(model: nn.Module, width: int) -> contextlib.AbstractContextManager:
