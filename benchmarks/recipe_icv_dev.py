@@ -18,27 +18,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # the sweep's dev sets, its rule and its in-process CLI runner
-from steer_sweep import Sweep, cli, slug
+from steer_sweep import add_dev_arguments, cli, dev_only_sweep, slug
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--alphas", default="0,0.025,0.05,0.075,0.1")
-    parser.add_argument(
-        "--data-dir", default=os.environ.get("SAFEALIGN_SHARED_DATA", "../shared/data")
-    )
-    parser.add_argument("--max-new-tokens", type=int, default=48)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--dev-per-side", type=int, default=32)
+    add_dev_arguments(parser)
     args = parser.parse_args()
-    os.environ.setdefault("SAFEALIGN_SHARED_DATA", str(Path(args.data_dir).resolve()))
     run_dir = args.run_dir.resolve()
     vector = run_dir / "stages" / "steer" / "icv" / "icv.safetensors"
     if not vector.is_file():
@@ -47,17 +40,7 @@ def main() -> None:
     trained = run_dir / "stages" / "train" / "variants.json"
     for variant in json.loads(trained.read_text()) if trained.is_file() else []:
         models[variant["name"]] = variant["model_path"]
-    sweep_args = argparse.Namespace(
-        out=str(run_dir / "icv-dev"),
-        data_dir=args.data_dir,
-        batch_size=args.batch_size,
-        max_new_tokens=args.max_new_tokens,
-        dev_per_side=args.dev_per_side,
-        advbench_limit=0,  # no test set is measured here
-        benign_limit=0,
-        xstest_limit=0,
-    )
-    sweep = Sweep(sweep_args)
+    sweep = dev_only_sweep(args, run_dir / "icv-dev")
     alphas = [float(a) for a in args.alphas.split(",")]
     for name, model in models.items():
         labels = []

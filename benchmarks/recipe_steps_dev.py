@@ -25,14 +25,13 @@ import argparse
 import contextlib
 import dataclasses
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # the sweep's dev sets, its rule and its in-process CLI runner
-from steer_sweep import Sweep
+from steer_sweep import add_dev_arguments, dev_only_sweep
 
 
 class _Enough(Exception):
@@ -97,29 +96,12 @@ def main() -> None:
     parser.add_argument("--fine-every", type=int, default=0, help="a finer grid: every N steps")
     parser.add_argument("--fine-from", type=int, default=0, help="...after this step")
     parser.add_argument("--fine-until", type=int, default=20, help="...up to this step")
-    parser.add_argument(
-        "--data-dir", default=os.environ.get("SAFEALIGN_SHARED_DATA", "../shared/data")
-    )
-    parser.add_argument("--max-new-tokens", type=int, default=48)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--dev-per-side", type=int, default=32)
+    add_dev_arguments(parser)
     args = parser.parse_args()
-    os.environ.setdefault("SAFEALIGN_SHARED_DATA", str(Path(args.data_dir).resolve()))
     run_dir = args.run_dir.resolve()
     out = (args.out or run_dir / "steps-dev").resolve()
     folder = retrain(run_dir, out, args.every)
-    sweep = Sweep(
-        argparse.Namespace(
-            out=str(out),
-            data_dir=args.data_dir,
-            batch_size=args.batch_size,
-            max_new_tokens=args.max_new_tokens,
-            dev_per_side=args.dev_per_side,
-            advbench_limit=0,  # no test set is measured here
-            benign_limit=0,
-            xstest_limit=0,
-        )
-    )
+    sweep = dev_only_sweep(args, out)
     from safealign.train.checkpoints import list_checkpoints
 
     sweep.dev_eval("step 0", "embedded")

@@ -103,6 +103,33 @@ def look_file(out: Path, data_dir: Path, per_side: int) -> Path:
     return path
 
 
+def add_dev_arguments(parser: argparse.ArgumentParser) -> None:
+    """The dev-set options every dev-only sweep built on this one takes."""
+    parser.add_argument(
+        "--data-dir", default=os.environ.get("SAFEALIGN_SHARED_DATA", "../shared/data")
+    )
+    parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--dev-per-side", type=int, default=32)
+
+
+def dev_only_sweep(args: argparse.Namespace, out: Path) -> Sweep:
+    """A Sweep writing to `out` that measures no test set (for choosing settings on dev)."""
+    os.environ.setdefault("SAFEALIGN_SHARED_DATA", str(Path(args.data_dir).resolve()))
+    return Sweep(
+        argparse.Namespace(
+            out=str(out),
+            data_dir=args.data_dir,
+            batch_size=args.batch_size,
+            max_new_tokens=args.max_new_tokens,
+            dev_per_side=args.dev_per_side,
+            advbench_limit=0,  # no test set is measured here
+            benign_limit=0,
+            xstest_limit=0,
+        )
+    )
+
+
 class Sweep:
     """The run's state: where things go, the eval arguments, and results.json."""
 
