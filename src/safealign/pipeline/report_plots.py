@@ -75,6 +75,7 @@ def tradeoff_plot(variants: Sequence[VariantResult]) -> bytes:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 5.5))
     tasks = task_names(variants)
+    labelled: list[tuple[float, float, str]] = []
     for number, variant in enumerate(variants):
         color = f"C{number % 10}"
         for scores in variant.tasks:
@@ -96,10 +97,21 @@ def tradeoff_plot(variants: Sequence[VariantResult]) -> bytes:
                 capsize=3,
                 alpha=0.9,
             )
+            # Crowded corners (the baselines near (0, 1)): one name per variant there, and the
+            # names of different variants stacked rather than printed over each other.
+            near = [
+                name
+                for x, y, name in labelled
+                if abs(x - refusal.value) < 0.1 and abs(y - harm.value) < 0.1
+            ]
+            if variant.name in near:
+                continue
+            labelled.append((refusal.value, harm.value, variant.name))
+            nearby = len(near)
             ax.annotate(
                 variant.name,
                 (refusal.value, harm.value),
-                xytext=(6, 4),
+                xytext=(8, 2 - 11 * nearby),
                 textcoords="offset points",
                 fontsize=8,
                 color=color,
