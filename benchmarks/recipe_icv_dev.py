@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # the sweep's dev sets, its rule and its in-process CLI runner
-from steer_sweep import add_dev_arguments, cli, dev_only_sweep, slug
+from steer_sweep import add_dev_arguments, cli, dev_only_sweep, print_dev_table, slug
 
 
 def main() -> None:
@@ -56,15 +56,7 @@ def main() -> None:
             labels.append(label)
         sweep.results["chosen"][name] = sweep.best(labels, reference=f"{name} a0")
         sweep.save()
-    print("| setting | dev compliance | dev over-refusal | look-alike compliance "
-          "| look-alike over-refusal | fluency |")  # fmt: skip
-    print("|---|---|---|---|---|---|")
-    for label, v in sweep.results["dev"].items():
-        print(
-            f"| {label} | {v['compliance']:.2f} | {v['over_refusal']:.2f} | "
-            f"{v['look_compliance']:.2f} | {v['look_over_refusal']:.2f} | {v['fluency']:.2f} |"
-        )
-    print("chosen:", json.dumps(sweep.results["chosen"]))
+    print_dev_table(sweep, list(sweep.results["dev"]))
 
 
 if __name__ == "__main__":

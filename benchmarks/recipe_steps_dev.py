@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # the sweep's dev sets, its rule and its in-process CLI runner
-from steer_sweep import add_dev_arguments, dev_only_sweep
+from steer_sweep import add_dev_arguments, dev_only_sweep, print_dev_table
 
 
 class _Enough(Exception):
@@ -118,16 +118,7 @@ def main() -> None:
         labels.append(f"step {step}")
     sweep.results["chosen"]["steps"] = sweep.best(labels, reference="step 0")
     sweep.save()
-    print("| checkpoint | dev compliance | dev over-refusal | look-alike compliance "
-          "| look-alike over-refusal | fluency |")  # fmt: skip
-    print("|---|---|---|---|---|---|")
-    for label in ["step 0", *labels]:
-        v = sweep.results["dev"][label]
-        print(
-            f"| {label} | {v['compliance']:.2f} | {v['over_refusal']:.2f} | "
-            f"{v['look_compliance']:.2f} | {v['look_over_refusal']:.2f} | {v['fluency']:.2f} |"
-        )
-    print("chosen:", json.dumps(sweep.results["chosen"]))
+    print_dev_table(sweep, ["step 0", *labels], first_column="checkpoint")
 
 
 if __name__ == "__main__":

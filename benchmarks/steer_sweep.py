@@ -130,6 +130,20 @@ def dev_only_sweep(args: argparse.Namespace, out: Path) -> Sweep:
     )
 
 
+def print_dev_table(sweep: Sweep, labels: list[str], first_column: str = "setting") -> None:
+    """The dev results of `labels` as a Markdown table, then the chosen settings."""
+    print(f"| {first_column} | dev compliance | dev over-refusal | look-alike compliance "
+          "| look-alike over-refusal | fluency |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    for label in labels:
+        v = sweep.results["dev"][label]
+        print(
+            f"| {label} | {v['compliance']:.2f} | {v['over_refusal']:.2f} | "
+            f"{v['look_compliance']:.2f} | {v['look_over_refusal']:.2f} | {v['fluency']:.2f} |"
+        )
+    print("chosen:", json.dumps(sweep.results["chosen"]))
+
+
 class Sweep:
     """The run's state: where things go, the eval arguments, and results.json."""
 
