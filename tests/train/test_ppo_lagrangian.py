@@ -19,14 +19,13 @@ from safealign.train.safe_rlhf.loop import train_safe_rlhf
 from safealign.train.safe_rlhf.rollout import prompt_batch
 from safealign.train.trainer import train
 
+from .helpers import ppo_prompts, safe_rlhf_config
+
 pytestmark = pytest.mark.slow
 
 
 def prompts(n: int = 6) -> list[Sample]:
-    return [
-        Sample(prompt=f"request number {i}?", prompt_harmful=i % 2 == 0, id=f"p{i}")
-        for i in range(n)
-    ]
+    return ppo_prompts(n)
 
 
 def reward_by_length(conversations, responses) -> torch.Tensor:
@@ -40,27 +39,7 @@ def constant_cost(conversations, responses) -> torch.Tensor:
 
 
 def config(tmp_path, **overrides) -> TrainConfig:
-    values = dict(
-        objective="safe_rlhf",
-        output_dir=str(tmp_path / "run"),
-        learning_rate=1e-2,
-        max_steps=3,
-        max_length=64,
-        max_prompt_length=32,
-        progress=False,
-        save_every=None,
-        lora_r=4,
-        lora_alpha=8,
-        safe_rlhf={
-            "rollout_batch_size": 4,
-            "mini_batch_size": 2,
-            "max_new_tokens": 6,
-            "critic_learning_rate": 1e-2,
-            "generation_batch_size": 4,
-        },
-    )
-    values.update(overrides)
-    return TrainConfig(**values)
+    return safe_rlhf_config(tmp_path / "run", **overrides)
 
 
 def snapshot(model) -> dict[str, torch.Tensor]:

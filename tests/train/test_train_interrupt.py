@@ -19,6 +19,8 @@ from safealign.train.config import TrainConfig
 from safealign.train.safe_rlhf.loop import train_safe_rlhf
 from safealign.train.trainer import train
 
+from .helpers import ppo_prompts, safe_rlhf_config
+
 pytestmark = pytest.mark.slow
 
 
@@ -77,49 +79,30 @@ def test_preference_training_stops_after_the_step_and_checkpoints_it(tmp_path):
 
 
 def test_ppo_lagrangian_stops_after_the_iteration_and_checkpoints_it(tmp_path):
-    def config(folder, **extra) -> TrainConfig:
-        return TrainConfig(
-            objective="safe_rlhf",
-            output_dir=str(folder),
-            learning_rate=1e-2,
-            max_steps=4,
-            max_length=64,
-            max_prompt_length=32,
-            progress=False,
-            save_every=None,
-            lora_r=4,
-            lora_alpha=8,
-            safe_rlhf={
-                "rollout_batch_size": 4,
-                "mini_batch_size": 2,
-                "max_new_tokens": 6,
-                "critic_learning_rate": 1e-2,
-                "generation_batch_size": 4,
-            },
-            **extra,
-        )
-
-    prompts = [
-        Sample(prompt=f"request number {i}?", prompt_harmful=i % 2 == 0, id=f"p{i}")
-        for i in range(6)
-    ]
+    prompts = ppo_prompts()
     scorers = dict(
         reward_scorer=lambda c, r: torch.tensor([len(x) / 10.0 for x in r]),
         cost_scorer=lambda c, r: torch.tensor([len(x) % 3 - 1.0 for x in r]),
     )
     straight = train_safe_rlhf(
-        config(tmp_path / "a"), loaded=tiny_model(0), prompts=prompts, **scorers
+        safe_rlhf_config(tmp_path / "a", max_steps=4),
+        loaded=tiny_model(0),
+        prompts=prompts,
+        **scorers,
     )
     with pytest.raises(RunInterrupted, match="step 2 of 4; saved: checkpoint step 2 in"):
         train_safe_rlhf(
-            config(tmp_path / "b"),
+            safe_rlhf_config(tmp_path / "b", max_steps=4),
             loaded=tiny_model(0),
             prompts=prompts,
             on_step=ctrl_c_at(1),
             **scorers,
         )
     resumed = train_safe_rlhf(
-        config(tmp_path / "b", resume=True), loaded=tiny_model(0), prompts=prompts, **scorers
+        safe_rlhf_config(tmp_path / "b", max_steps=4, resume=True),
+        loaded=tiny_model(0),
+        prompts=prompts,
+        **scorers,
     )
     expected = dict(straight.model.model.named_parameters())
     for name, value in resumed.model.model.named_parameters():
