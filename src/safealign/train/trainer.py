@@ -88,7 +88,7 @@ def train(
         write_json_atomic(output_dir / "train_config.json", config_to_dict(config))
     in_memory = loaded is not None or samples is not None
     try:
-        return _train(config, accelerator, loaded, samples, on_step)
+        return _train(config, accelerator, loaded, samples, on_step, in_memory)
     except KeyboardInterrupt:  # a second Ctrl-C, or one before the loop started
         raise interrupted_run(config, "before the first step of this run", in_memory) from None
 
@@ -99,9 +99,9 @@ def _train(
     loaded: LoadedModel | None,
     samples: Sequence[Sample] | None,
     on_step: StepHook | None,
+    in_memory: bool,
 ) -> TrainResult:
     output_dir = Path(config.output_dir)
-    in_memory = loaded is not None or samples is not None
     if loaded is None:
         weights_dtype = "float32" if config.full_finetune else config.dtype
         loaded = load_model(config.model, dtype=weights_dtype, device=accelerator.device)
