@@ -16,8 +16,10 @@ from safealign.guard.generated import (
     cache_path,
     generated_for_sources,
     generated_samples,
+    generated_test_samples,
     label_item,
     plan_items,
+    prompt_pools,
 )
 from safealign.guard.mixture import MixtureTrainConfig
 from safealign.guard.recipe import GuardTrainConfig
@@ -151,6 +153,41 @@ def test_generation_on_the_tiny_model_fills_the_cache(tmp_path, tiny) -> None:
         text = sample.responses[0].text
         assert any(text.startswith(opening) for opening in REFUSAL_OPENINGS)
         assert sample.responses[0].refusal is True and sample.responses[0].is_safe is True
+
+
+def test_test_split_answers_come_from_test_prompts_only(tmp_path, tiny, shared_data_dir) -> None:
+    """The run-time part of the response target: answers to prompts no recipe trains or
+    calibrates on, in the recipe's proportions, labelled by the same rules, cached apart from
+    the training answers."""
+    config = _config(
+        tmp_path, harmful_answers=20, prefilled_refusals=10, benign_answers=10, max_new_tokens=3
+    )
+    samples = generated_test_samples(config, shared_data_dir, 0.2, loaded=tiny)
+    kinds = Counter(s.metadata["kind"] for s in samples)
+    assert kinds == {"answer": 4, "refusal": 2, "benign": 2, "disclaimed": 1}
+    assert {s.metadata["split"] for s in samples} == {"test"}
+    seen = {
+        s.prompt
+        for split in ("train", "dev")
+        for pool in prompt_pools(split, shared_data_dir).values()
+        for s in pool
+    }
+    assert not seen & {s.prompt for s in samples}
+    test_prompts = {
+        s.prompt for pool in prompt_pools("test", shared_data_dir).values() for s in pool
+    }
+    assert {s.prompt for s in samples} <= test_prompts
+    for sample in samples:
+        response = sample.responses[0]
+        if sample.metadata["kind"] == "benign":
+            assert sample.prompt_harmful is False and response.is_safe is True
+        elif sample.metadata["kind"] == "refusal":
+            assert response.refusal is True and response.is_safe is True
+    # the cache file is keyed by the test plan: asking again reads it, without the model
+    again = generated_test_samples(config, shared_data_dir, 0.2)
+    assert [s.responses[0].text for s in again] == [s.responses[0].text for s in samples]
+    with pytest.raises(ValueError, match='split must be "test" or "dev"'):
+        generated_test_samples(config, shared_data_dir, 0.2, split="train")
 
 
 def test_the_v1_and_v2_recipes_share_one_generated_cache() -> None:

@@ -69,6 +69,10 @@ class GuardEvalConfig:
     replaced, skipped while there is none; "none": no baseline; or a guard spec)."""
     split: str = field(default="test", metadata={"choices": ("test", "dev")})
     """Split of the target sets with `targets` (held-out sets are read whole)."""
+    generated_share: float = 0.3
+    """With `targets`: answers the embedded LM writes to prompts of `split` for the response
+    target, as a share of the guard recipe's 300 harmful / 120 prefilled-refusal / 180 benign
+    answers (0.3: 180 answers, about a minute once, then cached; 0: none)."""
 
 
 @dataclass

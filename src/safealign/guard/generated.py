@@ -86,15 +86,20 @@ class GeneratedResponsesConfig:
 
 
 def plan_items(
-    pools: dict[str, dict[str, list[Sample]]], config: GeneratedResponsesConfig
+    pools: dict[str, dict[str, list[Sample]]],
+    config: GeneratedResponsesConfig,
+    shares: dict[str, float] | None = None,
 ) -> list[dict]:
     """Which prompt gets which kind of answer: {"split", "kind", "prompt", "prefix"} rows.
 
-    `pools[split]["harmful" | "benign"]` are candidate samples; each prompt is used once."""
+    `pools[split]["harmful" | "benign"]` are candidate samples; each prompt is used once.
+    `shares[split]` scales the config's counts per split (default: train 1 - dev_fraction, dev
+    dev_fraction)."""
+    if shares is None:
+        shares = {"train": 1 - config.dev_fraction, "dev": config.dev_fraction}
     rng = random.Random(config.seed)
     items = []
-    for split in ("train", "dev"):
-        share = config.dev_fraction if split == "dev" else 1 - config.dev_fraction
+    for split, share in shares.items():
         harmful = list(pools[split]["harmful"])
         benign = list(pools[split]["benign"])
         rng.shuffle(harmful)
@@ -193,9 +198,11 @@ def generated_samples(
     pools: dict[str, dict[str, list[Sample]]],
     config: GeneratedResponsesConfig,
     loaded: LoadedModel | None = None,
+    shares: dict[str, float] | None = None,
 ) -> dict[str, list[Sample]]:
-    """Generated, labelled samples per split ("train", "dev"), from the cache when present."""
-    items = plan_items(pools, config)
+    """Generated, labelled samples per split (those of `shares`, default "train" and "dev"),
+    from the cache when present."""
+    items = plan_items(pools, config, shares)
     path = cache_path(items, config)
     if path.is_file():
         rows = list(read_jsonl(path))
@@ -208,7 +215,7 @@ def generated_samples(
         write_jsonl_atomic(path, rows)
         journal.unlink(missing_ok=True)
         log.info("generated responses: %d written to %s", len(rows), path)
-    out: dict[str, list[Sample]] = {"train": [], "dev": []}
+    out: dict[str, list[Sample]] = {split: [] for split in shares or ("train", "dev")}
     for row in rows:
         out[row["split"]].append(label_item(row))
     return out
@@ -226,12 +233,32 @@ def generated_for_sources(
     with the same settings they share one cache file."""
     if not config.enabled or not set(PROMPT_SOURCES) <= set(sources):
         return {"train": [], "dev": []}
-    pools = {}
-    for split in ("train", "dev"):
-        harmful = load_dataset("harmful-instructions", split, data_dir)
-        benign = load_dataset("benign", split, data_dir)
-        pools[split] = {
-            "harmful": [s for s in harmful if s.source in HARMFUL_PROMPT_SOURCES],
-            "benign": [s for s in benign if s.source in BENIGN_PROMPT_SOURCES],
-        }
+    pools = {split: prompt_pools(split, data_dir) for split in ("train", "dev")}
     return generated_samples(pools, config)
+
+
+def generated_test_samples(
+    config: GeneratedResponsesConfig,
+    data_dir: str | Path | None,
+    share: float,
+    split: str = "test",
+    loaded: LoadedModel | None = None,
+) -> list[Sample]:
+    """Answers the LM gives to prompts of an evaluation split ("test", or "dev"), labelled by the
+    same rules: the run-time part of the response-level target (issue 14). `share` scales the
+    config's counts (0.3 of 300 / 120 / 180 is 90 answers, 36 prefilled refusals, 54 benign
+    answers). No guard trains on test prompts, so no guard has seen the test answers."""
+    if split not in ("test", "dev"):
+        raise ValueError(f'split must be "test" or "dev", not {split!r}')
+    pools = {split: prompt_pools(split, data_dir)}
+    return generated_samples(pools, config, loaded, shares={split: share})[split]
+
+
+def prompt_pools(split: str, data_dir: str | Path | None) -> dict[str, list[Sample]]:
+    """The harmful and benign prompts of one split that generated answers are drawn from."""
+    harmful = load_dataset("harmful-instructions", split, data_dir)
+    benign = load_dataset("benign", split, data_dir)
+    return {
+        "harmful": [s for s in harmful if s.source in HARMFUL_PROMPT_SOURCES],
+        "benign": [s for s in benign if s.source in BENIGN_PROMPT_SOURCES],
+    }
