@@ -21,6 +21,12 @@ from dataclasses import field as dataclass_field
 from pathlib import Path
 
 from safealign.data.catalog import get_dataset, load_dataset, require_trainable, shared_data_dir
+from safealign.guard.benign_requests import (
+    BENIGN_REQUESTS_LICENSE,
+    BENIGN_REQUESTS_SOURCE,
+    BenignRequestsConfig,
+    benign_requests,
+)
 from safealign.guard.encoder_guard import CONFIG_FILE, WEIGHTS_FILE, EncoderGuard
 from safealign.guard.encoder_training import (
     EncoderGuardTrainConfig,
@@ -84,6 +90,13 @@ class MixtureTrainConfig:
             "data; cached outside the repo): all added to train, their dev share to dev."
         },
     )
+    benign_requests: BenignRequestsConfig = dataclass_field(
+        default_factory=BenignRequestsConfig,
+        metadata={
+            "help": "Everyday requests the embedded LM writes ('How do I ...?'), benign "
+            "negatives shaped like harmful instructions (cached outside the repo): train and dev."
+        },
+    )
     encoder: EncoderGuardTrainConfig = dataclass_field(
         default_factory=lambda: EncoderGuardTrainConfig(
             finetune="full", learning_rate=8e-5, max_length=128, epochs=1.0
@@ -113,10 +126,23 @@ def mixture_examples(
     return out
 
 
+def run_time_samples(config: MixtureTrainConfig) -> tuple[dict[str, list], dict[str, str]]:
+    """The recipe's texts written by the embedded LM, per split ("train", "dev"): labelled
+    answers (`generated`) and everyday requests (`benign_requests`); and their licences."""
+    generated = generated_for_sources(config.sources, config.generated, config.data_dir)
+    requests = benign_requests(config.benign_requests)
+    licences = {}
+    if generated["train"]:
+        licences[GENERATED_SOURCE] = GENERATED_LICENSE
+    if requests["train"]:
+        licences[BENIGN_REQUESTS_SOURCE] = BENIGN_REQUESTS_LICENSE
+    return {split: generated[split] + requests[split] for split in ("train", "dev")}, licences
+
+
 def calibration_examples(config: MixtureTrainConfig, generated_dev: list) -> list[GuardExample]:
     """The recipe's dev set: at most `dev_limit` shared dev examples (stable draw), then every
-    generated dev answer (kept whole: the shared dev splits hold ~20 harmful responses, too
-    few to fit the response threshold on)."""
+    dev text written by the LM (kept whole: the shared dev splits hold ~20 harmful responses,
+    too few to fit the response threshold on)."""
     dev = mixture_examples(config, "dev", None)
     if len(dev) > config.dev_limit:
         dev = random.Random(0).sample(dev, config.dev_limit)
@@ -131,7 +157,7 @@ def recalibrate_guard_mixture(config: MixtureTrainConfig, guard: str) -> dict[st
     require_trainable(config.sources, permissive_only=config.permissive_only)
     shared_data_dir(config.data_dir)
     loaded = EncoderGuard.load(guard)
-    generated = generated_for_sources(config.sources, config.generated, config.data_dir)
+    generated, _ = run_time_samples(config)
     dev = calibration_examples(config, generated["dev"])
     metrics = calibrate(loaded, dev, response_threshold=config.encoder.response_threshold)
     loaded.config.training.update(
@@ -149,7 +175,7 @@ def train_guard_mixture(config: MixtureTrainConfig) -> TrainResult:
     first, and the shared data folder, before any model is loaded."""
     entries = require_trainable(config.sources, permissive_only=config.permissive_only)
     shared_data_dir(config.data_dir)
-    generated = generated_for_sources(config.sources, config.generated, config.data_dir)
+    generated, licences = run_time_samples(config)
     train = mixture_examples(config, "train", config.per_source_limit)
     train += examples_from_samples(generated["train"])
     dev = calibration_examples(config, generated["dev"])
@@ -162,8 +188,7 @@ def train_guard_mixture(config: MixtureTrainConfig) -> TrainResult:
         raise interrupted("mixture", work, config, exc, resumable=True) from None
     result.guard.config.training.update(
         {
-            "sources": {d.name: d.license for d in entries}
-            | ({GENERATED_SOURCE: GENERATED_LICENSE} if generated["train"] else {}),
+            "sources": {d.name: d.license for d in entries} | licences,
             "train_examples": dict(Counter(e.source for e in train)),
             "dev_examples": len(dev),
             "recipe": asdict(config),
