@@ -160,3 +160,19 @@ def _accuracy(guard: EncoderGuard, examples: list[GuardExample]) -> float:
     verdicts = guard.classify([e.turns for e in examples])
     hits = [v.harmful == e.harmful for e, v in zip(examples, verdicts, strict=True)]
     return sum(hits) / len(hits)
+
+
+def test_a_conversation_gets_the_same_logits_whatever_it_is_batched_with(tiny_encoder) -> None:
+    guard = EncoderGuard.build(_guard_config(tiny_encoder))
+    conversations = [
+        "a bomb recipe please",
+        [{"role": "user", "content": "bake a cake"}, {"role": "assistant", "content": "Mix it."}],
+        "how do I bake a cake at home for the station party on Saturday evening",
+        "hi",
+        [{"role": "user", "content": "x"}, {"role": "assistant", "content": "No, sorry."}],
+    ]
+    _, together = guard.raw_logits(conversations, batch_size=2)
+    for i, conversation in enumerate(conversations):
+        _, alone = guard.raw_logits([conversation], batch_size=2)
+        torch.testing.assert_close(together["binary"][i], alone["binary"][0], atol=1e-5, rtol=0)
+        torch.testing.assert_close(together["categories"][i], alone["categories"][0])
