@@ -3,6 +3,7 @@ p50 latency at batch 1, and length-sorted against in-order batches.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/guard_speed.py [--texts 256] [--rounds 3]
         [--llm-texts 16] [--short] [--guards embedded,previous]
+        [--backends ctranslate2:int8,ctranslate2:float32,onnxruntime:float32,onnxruntime:int8]
 
 Texts are real user-written messages sampled from the held-out test splits of the shared
 user-content sets (tweets, Reddit and Gab posts, hate-speech comments; `--short` uses eight short
@@ -11,6 +12,10 @@ texts, interleaved round by round (so a burst of load from other jobs hits all o
 each row reports its best round. The ratio lines compare the encoder guard (all heads, verdicts
 built) with plain `SentenceTransformer.encode` of the same MiniLM in float32 (embeddings only).
 The machine's load average is printed before and after: compare rows within one run only.
+The first guard also runs in bf16 with `max_padding=1` (full batches however much padding they
+carry, as before issue 14); `--backends` adds rows for it with its encoder forward in another
+engine (encoder_backends.py). Each such row prints its prompt-label agreement with the float32
+guard and its speed relative to the bf16 guard.
 """
 
 from __future__ import annotations
@@ -65,6 +70,14 @@ def p50_latency(fn: Callable[[list[str]], object], texts: list[str]) -> float:
     return 1000 * sorted(times)[len(times) // 2]
 
 
+def prompt_agreement(guard, reference, texts: list[str]) -> tuple[float, float]:
+    """(share of equal prompt labels, max |prompt probability difference|) of two guards."""
+    pairs = list(zip(guard.classify(texts), reference.classify(texts), strict=True))
+    same = sum(a.prompt_harmful.label == b.prompt_harmful.label for a, b in pairs)
+    gap = max(abs(a.prompt_harmful.probability - b.prompt_harmful.probability) for a, b in pairs)
+    return same / len(pairs), gap
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--texts", type=int, default=256)
@@ -76,6 +89,11 @@ def main() -> None:
         "--guards",
         default="embedded",
         help="comma-separated guard specs to time side by side (e.g. embedded,previous)",
+    )
+    parser.add_argument(
+        "--backends",
+        default="",
+        help="comma-separated backend:compute_type rows for the first guard (encoder_backends.py)",
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -98,6 +116,16 @@ def main() -> None:
         for spec in specs
         for dtype in ("float32", "bfloat16")
     }
+    fixed = load_guard(specs[0], dtype="bfloat16")
+    fixed.max_padding = 1.0  # full batches of 32 whatever their padding (before issue 14)
+    backends = {(f"encoder guard {specs[0]} max_padding=1", "bfloat16"): fixed}
+    if args.backends:
+        from encoder_backends import with_backend
+
+        for item in args.backends.split(","):
+            backend, compute_type = item.split(":")
+            engine = with_backend(guards[(specs[0], "float32")], backend, compute_type)
+            backends[(f"encoder guard {specs[0]} {backend}", compute_type)] = engine
     variants: dict[tuple[str, str, int], Callable[[list[str]], object]] = {}
     for bs in (1, 32):
         variants[("SentenceTransformer.encode (MiniLM)", "float32", bs)] = lambda b, bs=bs: (
@@ -108,6 +136,10 @@ def main() -> None:
         )
         for (spec, dtype), guard in guards.items():
             variants[(f"encoder guard {spec}", dtype, bs)] = lambda b, g=guard, bs=bs: g.classify(
+                b, batch_size=bs
+            )
+        for (name, compute_type), guard in backends.items():
+            variants[(name, compute_type, bs)] = lambda b, g=guard, bs=bs: g.classify(
                 b, batch_size=bs
             )
     with torch.inference_mode():
@@ -127,6 +159,7 @@ def main() -> None:
         latency = {
             key: p50_latency(lambda b, g=g: g.classify(b), texts[:64]) for key, g in guards.items()
         }
+        agreement = {key: prompt_agreement(g, guard, texts) for key, g in backends.items()}
 
     if args.llm_texts:
         llm = load_guard("llm:embedded", dtype="float32")
@@ -153,7 +186,18 @@ def main() -> None:
     print(f"{'guard':38s} {'dtype':9s} {'batch':>5s} {'texts/s':>9s}")
     for name, dtype, bs, r in rows:
         print(f"{name:38s} {dtype:9s} {bs:5d} {r:9.1f}")
+    for (name, compute_type), (labels, gap) in agreement.items():
+        print(
+            f"{name} {compute_type} vs torch float32: prompt labels agree on {labels:.2%} of the "
+            f"texts, max |prompt probability difference| {gap:.4f}"
+        )
     for bs in (1, 32):
+        for name, compute_type in backends:
+            reference = best[(f"encoder guard {specs[0]}", "bfloat16", bs)]
+            print(
+                f"batch {bs:2d}: {name} {compute_type} / torch bfloat16 = "
+                f"{best[(name, compute_type, bs)] / reference:.2f}x"
+            )
         reference = best[("SentenceTransformer.encode (MiniLM)", "float32", bs)]
         for spec, dtype in guards:
             guard_rate = best[(f"encoder guard {spec}", dtype, bs)]

@@ -9,7 +9,12 @@ import pytest
 import torch
 
 from safealign.errors import ModelLoadError
-from safealign.guard.encoder_guard import EncoderGuard, EncoderGuardConfig, pool_features
+from safealign.guard.encoder_guard import (
+    EncoderGuard,
+    EncoderGuardConfig,
+    padding_bounded_batches,
+    pool_features,
+)
 from safealign.guard.encoder_training import EncoderGuardTrainConfig, train_encoder_guard
 from safealign.guard.examples import GuardExample
 
@@ -160,3 +165,33 @@ def _accuracy(guard: EncoderGuard, examples: list[GuardExample]) -> float:
     verdicts = guard.classify([e.turns for e in examples])
     hits = [v.harmful == e.harmful for e, v in zip(examples, verdicts, strict=True)]
     return sum(hits) / len(hits)
+
+
+def test_a_conversation_gets_the_same_logits_whatever_it_is_batched_with(tiny_encoder) -> None:
+    guard = EncoderGuard.build(_guard_config(tiny_encoder))
+    conversations = [
+        "a bomb recipe please",
+        [{"role": "user", "content": "bake a cake"}, {"role": "assistant", "content": "Mix it."}],
+        "how do I bake a cake at home for the station party on Saturday evening",
+        "hi",
+        [{"role": "user", "content": "x"}, {"role": "assistant", "content": "No, sorry."}],
+    ]
+    _, together = guard.raw_logits(conversations, batch_size=2)
+    for i, conversation in enumerate(conversations):
+        _, alone = guard.raw_logits([conversation], batch_size=2)
+        torch.testing.assert_close(together["binary"][i], alone["binary"][0], atol=1e-5, rtol=0)
+        torch.testing.assert_close(together["categories"][i], alone["categories"][0])
+
+
+def test_batches_are_cut_where_padding_would_pass_the_bound() -> None:
+    # [10, 10, 11]: 33 padded tokens, 2 of padding (6 %); adding 20 would pad 29 of 80 (36 %)
+    lengths = [10, 10, 11, 20, 20, 40]
+    batches = padding_bounded_batches(lengths, size=4, max_padding=0.2)
+    assert batches == [range(0, 3), range(3, 5), range(5, 6)]
+    assert padding_bounded_batches(lengths, size=4, max_padding=1.0) == [range(0, 4), range(4, 6)]
+    assert padding_bounded_batches([5] * 10, size=4, max_padding=0.0) == [
+        range(0, 4),
+        range(4, 8),
+        range(8, 10),
+    ]
+    assert padding_bounded_batches([], size=4, max_padding=0.2) == []

@@ -45,6 +45,9 @@ LORA_MODULES = (
 )
 CONFIG_FILE = "guard_config.json"
 WEIGHTS_FILE = "guard.safetensors"
+SORT_CHUNK = 4096
+"""Views tokenized and sorted by token count together when classifying (bounds the memory of
+the padded token tensors on large inputs)."""
 
 
 @dataclass
@@ -155,6 +158,9 @@ class EncoderGuard:
         self.heads = heads
         self.config = config
         self.batch_size = 32
+        self.max_padding = 0.2
+        """A batch is cut short before its padding would exceed this share of its tokens
+        (`padding_bounded_batches`)."""
         self.injections = True
         """Also score requests with moderator-addressed sentences removed (windows.py)."""
 
@@ -306,16 +312,36 @@ class EncoderGuard:
         return turns, combine_views(merged, owners([len(vs) for vs in views]), len(turns))
 
     def _sorted_logits(self, turns: Sequence[Turns], size: int) -> dict[str, Tensor]:
-        order = sorted(range(len(turns)), key=lambda i: _approx_length(turns[i]))
+        """Logits in input order from batches of views of similar token count.
+
+        Requests alone and (request, response) pairs are batched apart (a lone request then
+        reads as `[CLS] request [SEP]` whatever it is batched with). Each kind is tokenized
+        `SORT_CHUNK` views at a time, sorted by token count and cut into batches of at most
+        `size` views whose padding stays under `max_padding` (docs/guard.md, Speed: half the
+        tokens of 32 real user texts were padding in batches of 32 sorted by characters)."""
         parts: dict[str, list[Tensor]] = {"binary": [], "categories": [], "severity": []}
-        for start in range(0, len(order), size):
-            chunk = [turns[i] for i in order[start : start + size]]
-            out = self.logits(self.tokenize(chunk))
-            for key in parts:
-                parts[key].append(out[key])
-        inverse = torch.empty(len(order), dtype=torch.long)
-        inverse[torch.as_tensor(order, dtype=torch.long)] = torch.arange(len(order))
-        return {k: torch.cat(v)[inverse] if v else torch.empty(0) for k, v in parts.items()}
+        order = []
+        alone = [i for i, t in enumerate(turns) if t.response is None]
+        paired = [i for i, t in enumerate(turns) if t.response is not None]
+        for kind in (alone, paired):
+            for offset in range(0, len(kind), SORT_CHUNK):
+                index = torch.as_tensor(kind[offset : offset + SORT_CHUNK], dtype=torch.long)
+                tokens = self.tokenize([turns[i] for i in index.tolist()])
+                lengths = tokens["attention_mask"].sum(1)
+                by_length = lengths.argsort(stable=True)
+                sorted_lengths = lengths[by_length].tolist()
+                for batch in padding_bounded_batches(sorted_lengths, size, self.max_padding):
+                    rows = by_length[batch.start : batch.stop]
+                    width = sorted_lengths[batch.stop - 1]
+                    out = self.logits(_trimmed(tokens, rows, width, self.tokenizer))
+                    for key in parts:
+                        parts[key].append(out[key])
+                order.append(index[by_length])
+        if not order:
+            return {k: torch.empty(0) for k in parts}
+        inverse = torch.empty(len(turns), dtype=torch.long)
+        inverse[torch.cat(order)] = torch.arange(len(turns))
+        return {k: torch.cat(v)[inverse] for k, v in parts.items()}
 
     def classify(
         self, conversations: Sequence[ConversationInput], batch_size: int | None = None
@@ -469,8 +495,31 @@ def _fully_tuned(name: str, config: EncoderGuardConfig, num_layers: int) -> bool
     return any(f"layer.{i}." in name for i in top)
 
 
-def _approx_length(turns: Turns) -> int:
-    return len(request_text(turns)) + len(turns.response or "")
+def padding_bounded_batches(lengths: Sequence[int], size: int, max_padding: float) -> list[range]:
+    """Consecutive batches over ascending `lengths`: at most `size` rows each, and a row joins
+    a batch only while padding every row to the longest leaves at most `max_padding` of the
+    batch's tokens as padding (one row always makes a batch). Small batches of similar rows
+    run faster than full ones that are half padding."""
+    batches, start = [], 0
+    while start < len(lengths):
+        stop, real = start + 1, lengths[start]
+        while stop < len(lengths) and stop - start < size:
+            padded = lengths[stop] * (stop - start + 1)
+            if padded - (real + lengths[stop]) > max_padding * padded:
+                break
+            real += lengths[stop]
+            stop += 1
+        batches.append(range(start, stop))
+        start = stop
+    return batches
+
+
+def _trimmed(tokens: dict[str, Tensor], rows: Tensor, width: int, tokenizer) -> dict[str, Tensor]:
+    """The given rows of a padded batch, cut to `width` tokens (the padding side's end dropped):
+    the same tensors tokenizing those rows alone gives."""
+    if getattr(tokenizer, "padding_side", "right") == "left":
+        return {k: v[rows, v.shape[1] - width :] for k, v in tokens.items()}
+    return {k: v[rows, :width] for k, v in tokens.items()}
 
 
 def load_guard_encoder(spec: str):
