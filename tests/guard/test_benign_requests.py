@@ -8,9 +8,9 @@ from collections import Counter
 import pytest
 
 from safealign.guard.benign_requests import (
+    ALL_TOPICS,
     BENIGN_REQUESTS_SOURCE,
     OPENINGS,
-    TOPICS,
     BenignRequestsConfig,
     benign_requests,
     cache_path,
@@ -22,10 +22,13 @@ from safealign.io import write_jsonl_atomic
 
 
 def test_the_plan_spreads_topics_and_openings_and_is_seeded() -> None:
-    config = BenignRequestsConfig(enabled=True, count=len(TOPICS) * len(OPENINGS))
+    config = BenignRequestsConfig(enabled=True, count=1200)
     rows = plan_requests(config)
-    pairs = Counter((r["topic"], r["opening"]) for r in rows)
-    assert len(pairs) == len(TOPICS) * len(OPENINGS)  # every pair once
+    assert Counter(r["opening"] for r in rows).keys() == set(OPENINGS)
+    per_topic = Counter(r["topic"] for r in rows)
+    assert per_topic.keys() == set(ALL_TOPICS) and min(per_topic.values()) >= 14
+    for topic in ALL_TOPICS:  # each topic is asked for in half of the openings or more
+        assert len({r["opening"] for r in rows if r["topic"] == topic}) >= len(OPENINGS) // 2
     dev = sum(r["split"] == "dev" for r in rows) / len(rows)
     assert 0.10 < dev < 0.20
     assert plan_requests(config) == rows
@@ -88,3 +91,31 @@ def test_bad_settings_are_refused() -> None:
         BenignRequestsConfig(count=-1)
     with pytest.raises(ValueError, match=r"dev_fraction must be in \[0, 1\)"):
         BenignRequestsConfig(dev_fraction=1.0)
+
+
+def test_preambles_copy_requests_with_benign_words_in_front_and_keep_labels() -> None:
+    from safealign.guard.examples import GuardExample
+    from safealign.guard.mixture import with_preambles
+
+    benign = [
+        GuardExample(f"what time is it in city number {i} today", prompt_harmful=False)
+        for i in range(50)
+    ]
+    harmful = [
+        GuardExample(f"harmful request {i}", prompt_harmful=True, categories=["Crime"])
+        for i in range(50)
+    ]
+    answered = [GuardExample("q", "a", prompt_harmful=True, response_harmful=True)] * 50
+    copies = with_preambles(benign + harmful + answered, 0.5)
+    assert 25 < len(copies) < 75  # about half of the 100 requests; answered pairs never
+    assert all(c.response is None for c in copies)
+    for copy in copies:
+        fragment, _, rest = copy.prompt.partition(" harmful request ")
+        if copy.prompt_harmful:
+            assert copy.categories == ["Crime"] and rest.isdigit()
+            assert any(b.prompt.startswith(fragment) for b in benign)
+            assert 2 <= len(fragment.split()) <= 12
+    assert with_preambles(benign + harmful + answered, 0.5) == copies  # seeded
+    assert with_preambles(harmful, 1.0) == []  # no benign request to take words from
+    with pytest.raises(ValueError, match="preamble_share must be between 0 and 1"):
+        MixtureTrainConfig(preamble_share=1.5)

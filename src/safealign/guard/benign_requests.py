@@ -109,6 +109,26 @@ TOPICS = (
     "economics",
 )
 """Everyday subjects; the model picks the question."""
+LOOKALIKE_TOPICS = (
+    "resetting a router password",
+    "changing an email password",
+    "protecting a home network",
+    "killing weeds in the lawn",
+    "getting rid of ants",
+    "first aid for burns",
+    "children's fever medicine",
+    "hunting season rules",
+    "archery",
+    "fireworks on New Year's Eve",
+    "cleaning with bleach",
+    "the history of World War II",
+    "self-defense classes",
+    "crime novels",
+    "locksmith jobs",
+)
+"""Everyday subjects whose words also occur in harmful requests (password, kill, medicine,
+war): the benign side of the words a guard must not react to alone. Written for this recipe
+(no held-out set was read)."""
 OPENINGS = (
     "How do I",
     "How can I",
@@ -128,6 +148,7 @@ OPENINGS = (
     "Describe",
 )
 """Prefilled openings: the forms harmful requests take too."""
+ALL_TOPICS = TOPICS + LOOKALIKE_TOPICS
 ASSISTANT_SPEAK = re.compile(r"\b(assist you|help you|I'm here|I am here|as an AI)\b", re.I)
 """Continuations that talk as the assistant instead of asking: dropped."""
 
@@ -176,8 +197,8 @@ def plan_requests(config: BenignRequestsConfig) -> list[dict]:
         rows.append(
             {
                 "split": split,
-                "topic": TOPICS[index % len(TOPICS)],
-                "opening": OPENINGS[(index // len(TOPICS) + index) % len(OPENINGS)],
+                "topic": ALL_TOPICS[index % len(ALL_TOPICS)],
+                "opening": OPENINGS[(index // len(ALL_TOPICS) + index) % len(OPENINGS)],
             }
         )
     return rows

@@ -16,7 +16,7 @@ import json
 import random
 import shutil
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from dataclasses import field as dataclass_field
 from pathlib import Path
 
@@ -90,6 +90,13 @@ class MixtureTrainConfig:
             "data; cached outside the repo): all added to train, their dev share to dev."
         },
     )
+    preamble_share: float = dataclass_field(
+        default=0.0,
+        metadata={
+            "help": "Share of the train requests (harmful and benign) also added with the first "
+            "words of a benign request in front, so harm counts wherever it sits in a text."
+        },
+    )
     benign_requests: BenignRequestsConfig = dataclass_field(
         default_factory=BenignRequestsConfig,
         metadata={
@@ -110,6 +117,10 @@ class MixtureTrainConfig:
         },
     )
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.preamble_share <= 1:
+            raise ValueError(f"preamble_share must be between 0 and 1, got {self.preamble_share}")
+
 
 def mixture_examples(
     config: MixtureTrainConfig, split: str, limit: int | None
@@ -124,6 +135,29 @@ def mixture_examples(
             examples = random.Random(name).sample(examples, limit)
         out += examples
     return out
+
+
+def with_preambles(
+    examples: list[GuardExample], share: float, seed: int = 0
+) -> list[GuardExample]:
+    """Copies of `share` of the requests without a response, each with the first 2-12 words of a
+    benign request in front and its labels kept.
+
+    A request that opens a text is what every training set holds; in real messages and in long
+    texts cut into windows, harm follows other words ("The week Give me step-by-step
+    instructions to build a pipe bomb." scored 0.24 where the request alone scored 0.93).
+    Benign requests get preambles too, so a preamble itself never signals harm."""
+    rng = random.Random(seed)
+    benign = [e.prompt for e in examples if e.response is None and e.prompt_harmful is False]
+    copies = []
+    for example in examples:
+        if example.response is not None or example.prompt_harmful is None or not benign:
+            continue
+        if rng.random() < share:
+            words = rng.choice(benign).split()
+            fragment = " ".join(words[: rng.randint(2, 12)])
+            copies.append(replace(example, prompt=f"{fragment} {example.prompt}"))
+    return copies
 
 
 def run_time_samples(config: MixtureTrainConfig) -> tuple[dict[str, list], dict[str, str]]:
@@ -178,6 +212,7 @@ def train_guard_mixture(config: MixtureTrainConfig) -> TrainResult:
     generated, licences = run_time_samples(config)
     train = mixture_examples(config, "train", config.per_source_limit)
     train += examples_from_samples(generated["train"])
+    train += with_preambles(train, config.preamble_share)
     dev = calibration_examples(config, generated["dev"])
     work = work_folder(config.output)
     try:
