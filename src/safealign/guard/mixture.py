@@ -137,9 +137,7 @@ def mixture_examples(
     return out
 
 
-def with_preambles(
-    examples: list[GuardExample], share: float, seed: int = 0
-) -> list[GuardExample]:
+def with_preambles(examples: list[GuardExample], share: float, seed: int = 0) -> list[GuardExample]:
     """Copies of `share` of the requests without a response, each with the first 2-12 words of a
     benign request in front and its labels kept.
 
