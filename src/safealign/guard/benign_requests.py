@@ -17,19 +17,18 @@ under `safealign_home()/guard/`, keyed by the plan and settings, like `guard.gen
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import random
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from safealign.data.refusal import is_refusal
 from safealign.data.schema import Sample
+from safealign.guard.generated import keyed_cache_path
 from safealign.io import read_jsonl, write_jsonl_atomic
 from safealign.models import GenerationConfig, generate, load_model
 from safealign.models.loading import LoadedModel
-from safealign.models.paths import safealign_home
 
 log = logging.getLogger(__name__)
 
@@ -223,15 +222,8 @@ def clean_request(opening: str, continuation: str) -> str | None:
 
 
 def cache_path(rows: list[dict], config: BenignRequestsConfig) -> Path:
-    settings = {
-        k: v
-        for k, v in asdict(config).items()
-        if k in ("model", "max_new_tokens", "temperature", "top_p", "seed")
-    }
-    key = json.dumps([settings, rows], sort_keys=True)
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    folder = Path(config.cache_dir) if config.cache_dir else safealign_home() / "guard"
-    return folder / f"benign-requests-{digest}.jsonl"
+    settings = ("model", "max_new_tokens", "temperature", "top_p", "seed")
+    return keyed_cache_path("benign-requests", config, settings, rows)
 
 
 def generate_requests(

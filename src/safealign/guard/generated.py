@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import random
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -162,11 +163,17 @@ def label_item(item: dict) -> Sample:
 
 
 def cache_path(items: list[dict], config: GeneratedResponsesConfig) -> Path:
-    settings = {k: v for k, v in asdict(config).items() if k in ("model", "max_new_tokens")}
-    key = json.dumps([settings, items], sort_keys=True)
+    return keyed_cache_path("generated-responses", config, ("model", "max_new_tokens"), items)
+
+
+def keyed_cache_path(kind: str, config, settings: Sequence[str], plan: list[dict]) -> Path:
+    """`<cache_dir or safealign_home()/guard>/<kind>-<digest>.jsonl`, the digest taken over the
+    named settings of `config` and the plan: other prompts or decoding, another file."""
+    chosen = {k: v for k, v in asdict(config).items() if k in settings}
+    key = json.dumps([chosen, plan], sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     folder = Path(config.cache_dir) if config.cache_dir else safealign_home() / "guard"
-    return folder / f"generated-responses-{digest}.jsonl"
+    return folder / f"{kind}-{digest}.jsonl"
 
 
 def generate_items(
