@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-from safealign.data.schema import Sample
+from safealign.data.schema import Response, Sample
 from safealign.train.config import TrainConfig
 
 
@@ -39,4 +40,21 @@ def ppo_prompts(n: int = 6) -> list[Sample]:
     return [
         Sample(prompt=f"request number {i}?", prompt_harmful=i % 2 == 0, id=f"p{i}")
         for i in range(n)
+    ]
+
+
+def refusal_pairs(prompts: Sequence[str], refusal: str = "No.") -> list[Sample]:
+    """One preference pair per prompt: a safe refusal (safer) against a placeholder unsafe answer
+    (more helpful), the smallest data every preference objective trains on."""
+    return [
+        Sample(
+            prompt,
+            responses=[
+                Response(refusal, is_safe=True),
+                Response("[unsafe response text]", is_safe=False),
+            ],
+            better=1,
+            safer=0,
+        )
+        for prompt in prompts
     ]

@@ -12,6 +12,8 @@ from safealign.data.schema import Response, Sample
 from safealign.errors import ConfigError
 from safealign.models import tiny_model
 
+from .helpers import refusal_pairs
+
 pytestmark = pytest.mark.slow
 runner = CliRunner()
 HARMFUL = "Step one, a. Step two, b. Step three, c. Step four, d. Step five, e."
@@ -34,18 +36,7 @@ def write_samples(path, samples):
 def test_train_from_yaml_with_flag_overrides(tmp_path, tiny_dir):
     data = write_samples(
         tmp_path / "pairs.jsonl",
-        [
-            Sample(
-                f"request {i}",
-                responses=[
-                    Response("No.", is_safe=True),
-                    Response("[unsafe response text]", is_safe=False),
-                ],
-                better=1,
-                safer=0,
-            )
-            for i in range(4)
-        ],
+        refusal_pairs([f"request {i}" for i in range(4)]),
     )
     config = tmp_path / "bfpo.yaml"
     config.write_text(
@@ -121,18 +112,7 @@ def test_synth_course_correction_writes_fifteen_pairs_per_prompt(tmp_path, tiny_
 def test_safe_rlhf_through_the_cli_reports_cost_and_lambda_not_a_loss(tmp_path, tiny_dir):
     pairs = write_samples(
         tmp_path / "pairs.jsonl",
-        [
-            Sample(
-                prompt=f"question {i}?",
-                responses=[
-                    Response("No.", is_safe=True),
-                    Response("[unsafe response text]", is_safe=False),
-                ],
-                better=1,
-                safer=0,
-            )
-            for i in range(4)
-        ],
+        refusal_pairs([f"question {i}?" for i in range(4)]),
     )
     common = ["--model", str(tiny_dir), "--max-steps", "1", "--no-progress"]
     for kind in ("reward", "cost"):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from safealign.data.schema import Response, Sample
 from safealign.models import tiny_model
 from safealign.train.config import TrainConfig
 from safealign.train.reward_model import ScalarHeadModel, ScalarModel, load_scalar_model
 from safealign.train.trainer import train
+
+from .helpers import refusal_pairs
 
 pytestmark = pytest.mark.slow
 
@@ -29,18 +30,7 @@ def test_score_is_read_at_the_last_real_token_whatever_the_padding():
 
 
 def test_cost_model_learns_the_sign_and_reloads(tmp_path):
-    samples = [
-        Sample(
-            prompt=f"request {i}",
-            responses=[
-                Response("No, I won't.", is_safe=True),
-                Response("[unsafe response text]", is_safe=False),
-            ],
-            safer=0,
-            better=1,
-        )
-        for i in range(4)
-    ]
+    samples = refusal_pairs([f"request {i}" for i in range(4)], refusal="No, I won't.")
     config = TrainConfig(
         objective="cost",
         output_dir=str(tmp_path / "cost"),
