@@ -17,7 +17,6 @@ under `safealign_home()/guard/`, keyed by the plan and settings, like `guard.gen
 from __future__ import annotations
 
 import hashlib
-import logging
 import random
 import re
 from dataclasses import dataclass
@@ -25,12 +24,9 @@ from pathlib import Path
 
 from safealign.data.refusal import is_refusal
 from safealign.data.schema import Sample
-from safealign.guard.generated import keyed_cache_path
-from safealign.io import read_jsonl, write_jsonl_atomic
+from safealign.guard.generated import cached_rows, keyed_cache_path
 from safealign.models import GenerationConfig, generate, load_model
 from safealign.models.loading import LoadedModel
-
-log = logging.getLogger(__name__)
 
 BENIGN_REQUESTS_SOURCE = "benign-generated"
 BENIGN_REQUESTS_LICENSE = "Apache-2.0 (requests written by SmolLM2-135M-Instruct)"
@@ -227,9 +223,13 @@ def cache_path(rows: list[dict], config: BenignRequestsConfig) -> Path:
 
 
 def generate_requests(
-    rows: list[dict], config: BenignRequestsConfig, loaded: LoadedModel | None = None
+    rows: list[dict],
+    config: BenignRequestsConfig,
+    loaded: LoadedModel | None = None,
+    journal: Path | None = None,
 ) -> list[dict]:
-    """The LM's continuation of each planned opening (sampled, batched); rows gain "output"."""
+    """The LM's continuation of each planned opening (sampled, batched); rows gain "output".
+    With `journal`, batches are recorded as they finish and the ones recorded before reused."""
     loaded = loaded or load_model(config.model, dtype=config.dtype)
     outputs = generate(
         loaded,
@@ -243,6 +243,8 @@ def generate_requests(
         ),
         assistant_prefixes=[row["opening"] for row in rows],
         progress=len(rows) > 50,
+        journal=journal,
+        resume=journal is not None,
     )
     return [{**row, "output": out[0].output} for row, out in zip(rows, outputs, strict=True)]
 
@@ -256,14 +258,11 @@ def benign_requests(
     if not config.enabled or config.count == 0:
         return out
     plan = plan_requests(config)
-    path = cache_path(plan, config)
-    if path.is_file():
-        rows = list(read_jsonl(path))
-        log.info("benign requests: %d from cache %s", len(rows), path)
-    else:
-        rows = generate_requests(plan, config, loaded)
-        write_jsonl_atomic(path, rows)
-        log.info("benign requests: %d written to %s", len(rows), path)
+    rows = cached_rows(
+        cache_path(plan, config),
+        lambda journal: generate_requests(plan, config, loaded, journal=journal),
+        "benign requests",
+    )
     seen: set[str] = set()
     for split in ("train", "dev"):
         for row in rows:

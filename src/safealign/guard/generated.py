@@ -22,7 +22,7 @@ import hashlib
 import json
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -166,6 +166,23 @@ def cache_path(items: list[dict], config: GeneratedResponsesConfig) -> Path:
     return keyed_cache_path("generated-responses", config, ("model", "max_new_tokens"), items)
 
 
+def cached_rows(path: Path, produce: Callable[[Path], list[dict]], what: str) -> list[dict]:
+    """The rows of the cache file `path`, else `produce(journal)` written there atomically.
+
+    `produce` journals its answers as they come: a Ctrl-C loses at most one batch, and the next
+    run (same plan, same cache key) picks up where this one stopped."""
+    if path.is_file():
+        rows = list(read_jsonl(path))
+        log.info("%s: %d from cache %s", what, len(rows), path)
+        return rows
+    journal = path.with_suffix(".journal.jsonl")
+    rows = produce(journal)
+    write_jsonl_atomic(path, rows)
+    journal.unlink(missing_ok=True)
+    log.info("%s: %d written to %s", what, len(rows), path)
+    return rows
+
+
 def keyed_cache_path(kind: str, config, settings: Sequence[str], plan: list[dict]) -> Path:
     """`<cache_dir or safealign_home()/guard>/<kind>-<digest>.jsonl`, the digest taken over the
     named settings of `config` and the plan: other prompts or decoding, another file."""
@@ -210,18 +227,11 @@ def generated_samples(
     """Generated, labelled samples per split (those of `shares`, default "train" and "dev"),
     from the cache when present."""
     items = plan_items(pools, config, shares)
-    path = cache_path(items, config)
-    if path.is_file():
-        rows = list(read_jsonl(path))
-        log.info("generated responses: %d from cache %s", len(rows), path)
-    else:
-        # Answers are journalled as they come: a Ctrl-C here loses at most one batch, and the
-        # next run (same prompts, same cache key) picks up where this one stopped.
-        journal = path.with_suffix(".journal.jsonl")
-        rows = generate_items(items, config, loaded, journal=journal)
-        write_jsonl_atomic(path, rows)
-        journal.unlink(missing_ok=True)
-        log.info("generated responses: %d written to %s", len(rows), path)
+    rows = cached_rows(
+        cache_path(items, config),
+        lambda journal: generate_items(items, config, loaded, journal=journal),
+        "generated responses",
+    )
     out: dict[str, list[Sample]] = {split: [] for split in shares or ("train", "dev")}
     for row in rows:
         out[row["split"]].append(label_item(row))
